@@ -1,0 +1,4 @@
+"""Datasets and transforms."""
+import mmpretrain.datasets  # noqa: F401  (parent registry entries)
+
+from . import transforms  # noqa: F401

@@ -1,0 +1,4 @@
+"""Models: the parent package registers MMPretrain's models first."""
+import mmpretrain.models  # noqa: F401  (parent registry entries)
+
+from . import algorithms, backbones, heads, losses, necks  # noqa: F401

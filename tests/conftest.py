@@ -1,0 +1,30 @@
+"""Shared fixtures: a tiny class-folder dataset made of small JPEG images."""
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+import mmssl_kd  # noqa: F401  (registries, safe checkpoint loader)
+
+
+def make_image_folder(root: Path, splits=('train', 'test'), classes=2,
+                      per_class=4, size=40, seed=0) -> Path:
+    """Write ``root/<split>/<class>/<n>.jpg``: coloured blobs, one hue per
+    class, so a kNN on raw pixels can tell the classes apart."""
+    rng = np.random.default_rng(seed)
+    for split in splits:
+        for c in range(classes):
+            folder = root / split / f'class_{c}'
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(per_class):
+                img = rng.integers(0, 60, (size, size, 3), dtype=np.uint8)
+                img[..., c % 3] += np.uint8(150)
+                cv2.imwrite(str(folder / f'{i}.jpg'), img)
+    return root
+
+
+@pytest.fixture(scope='session')
+def tiny_image_folder(tmp_path_factory) -> Path:
+    """``<root>/{train,test}/class_{0,1}/{0..3}.jpg``, 40x40 px."""
+    return make_image_folder(tmp_path_factory.mktemp('tiny_data'))
