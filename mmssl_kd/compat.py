@@ -39,6 +39,10 @@ def _numpy_globals() -> List[object]:
     core = getattr(np, '_core', None) or np.core  # numpy 2 / numpy 1
     allowed = [np.ndarray, np.dtype, core.multiarray._reconstruct,
                core.multiarray.scalar]
+    # files written under numpy 1 name these numpy.core.multiarray.*
+    allowed += [(f, f'numpy.core.multiarray.{f.__name__}')
+                for f in (core.multiarray._reconstruct,
+                          core.multiarray.scalar)]
     dtypes = getattr(np, 'dtypes', None)  # per-dtype classes, numpy >= 1.25
     if dtypes is not None:
         allowed += [getattr(dtypes, n) for n in dir(dtypes)

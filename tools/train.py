@@ -1,0 +1,118 @@
+"""Train a model from a config file.
+
+    python tools/train.py CONFIG [--work-dir DIR] [--resume [PATH]] ...
+
+For several GPUs use ``tools/dist_train.sh``, on a Slurm cluster
+``tools/slurm_train.sh``.
+"""
+import argparse
+import os
+import os.path as osp
+
+import mmssl_kd  # noqa: F401  (first: safe checkpoint loader, registries)
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+from mmssl_kd.compat import check_config_file, trust_checkpoints
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Train a model with mmssl_kd.',
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('config', help='config file')
+    parser.add_argument(
+        '--work-dir',
+        help='folder for logs and checkpoints (default: the config\'s '
+        '`work_dir`, else work_dirs/<config name>)')
+    parser.add_argument(
+        '--resume', nargs='?', const='auto', metavar='PATH',
+        help='resume training: with no value or "auto", from the latest '
+        'checkpoint in the work dir; else from the checkpoint PATH. Keep the '
+        'same config (schedules depend on max_epochs) and write the option '
+        'after CONFIG')
+    parser.add_argument(
+        '--amp', action='store_true',
+        help='mixed precision (AmpOptimWrapper, dynamic loss scale); needs '
+        'a GPU')
+    parser.add_argument(
+        '--auto-scale-lr', action='store_true',
+        help='scale the learning rate by total batch size / '
+        '`auto_scale_lr.base_batch_size` from the config')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
+        help='override config values, e.g. train_cfg.max_epochs=10 '
+        'optim_wrapper.optimizer.lr=0.1 (a list: key="[a,b]", no spaces)')
+    parser.add_argument(
+        '--trust-checkpoint', action='append', default=[], metavar='PATH',
+        help='load this checkpoint as a full pickle (it may run code); only '
+        'for files you made or trust. Repeat for several files; the config '
+        'key `trusted_checkpoints` adds more')
+    parser.add_argument(
+        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher; the dist_*.sh and slurm_*.sh scripts set it')
+    # torch.distributed.launch passes --local_rank, newer tools --local-rank
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    if args.resume not in (None, 'auto') and not osp.isfile(args.resume):
+        parser.error(f'--resume: checkpoint {args.resume!r} does not exist. '
+                     'Give an existing .pth file, or use --resume (or '
+                     '--resume auto) to resume from the latest checkpoint '
+                     'in the work dir.')
+    return args
+
+
+def read_config(path: str) -> Config:
+    """``Config.fromfile``; on failure, say if the file breaks the config
+    rules of today's stack (imports, ``pkg::`` bases)."""
+    try:
+        return Config.fromfile(path)
+    except Exception:
+        check_config_file(path)  # raises a ValueError that names the cause
+        raise
+
+
+def main() -> None:
+    args = parse_args()
+    cfg = read_config(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.launcher = args.launcher
+
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        name = osp.splitext(osp.basename(args.config))[0]
+        cfg.work_dir = osp.join('work_dirs', name)
+
+    if args.resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif args.resume is not None:
+        cfg.resume = True
+        cfg.load_from = args.resume
+
+    if args.amp:
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+
+    if args.auto_scale_lr:
+        if not cfg.get('auto_scale_lr', {}).get('base_batch_size'):
+            raise ValueError(
+                '--auto-scale-lr needs `auto_scale_lr = dict('
+                'base_batch_size=N)` in the config: N is the total batch '
+                'size the learning rate was tuned for.')
+        cfg.auto_scale_lr.enable = True
+
+    trust_checkpoints(args.trust_checkpoint +
+                      list(cfg.get('trusted_checkpoints', None) or []))
+
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()
