@@ -1,2 +1,7 @@
 """Evaluation: weighted kNN."""
 import mmpretrain.evaluation  # noqa: F401  (parent registry entries)
+
+from .knn import extract_features, knn_evaluate, weighted_knn
+from .metrics import KNNAccuracy
+
+__all__ = ['weighted_knn', 'extract_features', 'knn_evaluate', 'KNNAccuracy']

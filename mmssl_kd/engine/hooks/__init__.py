@@ -1,0 +1,4 @@
+"""Training hooks."""
+from .knn_hook import KNNHook
+
+__all__ = ['KNNHook']

@@ -1,0 +1,91 @@
+"""Online weighted-kNN accuracy during self-supervised training."""
+from typing import Optional, Sequence, Tuple
+
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+from mmengine.runner import IterBasedTrainLoop
+from torch.utils.data import DataLoader
+
+from ...evaluation.knn import knn_evaluate
+from ...registry import HOOKS
+
+
+@HOOKS.register_module()
+class KNNHook(Hook):
+    """Weighted kNN (DINO's ``eval_knn``) of the model's features.
+
+    Every ``interval`` epochs, and after the last one (every ``interval``
+    iterations with an ``IterBasedTrainLoop``), and once before training if
+    ``before_train``, the two dataloaders (built once, on first use, with
+    ``runner.build_dataloader``) go through :func:`knn_evaluate`.  The result
+    is logged as ``kNN (T=0.07) epoch 3: top1_k10 41.20 ...``, written to the
+    visualizer as scalars ``knn/top1_k10``, ... at the current iteration
+    (beside the losses), and stored with ``runner.message_hub.update_info``
+    under the same keys.
+
+    Args:
+        bank_dataloader: config of the labelled bank ("train") dataloader.
+        query_dataloader: config of the labelled query ("val") dataloader.
+        interval: epochs (iterations for iteration-based training) between
+            evaluations.
+        ks: numbers of neighbours.
+        temperature: vote temperature ``T``.
+        before_train: also evaluate once before the first iteration.
+    """
+    # after the hooks that update the model (EMA teachers) on the same event
+    priority = 'LOW'
+
+    def __init__(self,
+                 bank_dataloader: dict,
+                 query_dataloader: dict,
+                 interval: int = 1,
+                 ks: Sequence[int] = (10, 20, 200),
+                 temperature: float = 0.07,
+                 before_train: bool = False) -> None:
+        if interval < 1:
+            raise ValueError(f'interval must be >= 1, got {interval}')
+        self.bank_cfg = bank_dataloader
+        self.query_cfg = query_dataloader
+        self.interval = interval
+        self.ks = tuple(ks)
+        self.temperature = temperature
+        self.eval_before_train = before_train
+        self._dataloaders: Optional[Tuple[DataLoader, DataLoader]] = None
+
+    def before_train(self, runner) -> None:
+        if self.eval_before_train:
+            self._evaluate(runner, 'before training', runner.iter)
+
+    def after_train_epoch(self, runner) -> None:
+        if isinstance(runner.train_loop, IterBasedTrainLoop):
+            return
+        if (self.every_n_epochs(runner, self.interval)
+                or self.is_last_train_epoch(runner)):
+            self._evaluate(runner, f'epoch {runner.epoch + 1}', runner.iter)
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None,
+                         outputs=None) -> None:
+        if not isinstance(runner.train_loop, IterBasedTrainLoop):
+            return
+        if (self.every_n_train_iters(runner, self.interval)
+                or self.is_last_train_iter(runner)):
+            # the loop counts this iteration after the hooks
+            self._evaluate(runner, f'iter {runner.iter + 1}', runner.iter + 1)
+
+    def _evaluate(self, runner, when: str, step: int) -> None:
+        if self._dataloaders is None:
+            self._dataloaders = (
+                runner.build_dataloader(self.bank_cfg, seed=runner.seed),
+                runner.build_dataloader(self.query_cfg, seed=runner.seed))
+        model = runner.model
+        if is_model_wrapper(model):
+            model = model.module
+        results = knn_evaluate(model, *self._dataloaders, ks=self.ks,
+                               temperature=self.temperature)
+        runner.logger.info(
+            f'kNN (T={self.temperature}) {when}: ' +
+            '  '.join(f'{key} {value:.2f}' for key, value in results.items()))
+        scalars = {f'knn/{key}': value for key, value in results.items()}
+        runner.visualizer.add_scalars(scalars, step=step)
+        for key, value in scalars.items():
+            runner.message_hub.update_info(key, value)

@@ -1,0 +1,231 @@
+"""Weighted k-nearest-neighbour evaluation of frozen features.
+
+The classifier is the one of DINO's ``eval_knn.py`` (Caron et al., 2021),
+itself from Wu et al. (2018): features are L2-normalised, the ``k`` most
+cosine-similar bank images of a query vote for their class with weight
+``exp(sim / T)``, and the class with the largest vote is the prediction.
+"""
+import logging
+from contextlib import contextmanager
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from mmengine.dist import collect_results, is_main_process
+from mmengine.logging import print_log
+from torch import nn
+from torch.utils.data import DataLoader
+
+
+def _check_ks(ks: Sequence[int]) -> List[int]:
+    ks = [int(k) for k in ks]
+    if not ks or min(ks) < 1:
+        raise ValueError(f'ks must be a non-empty list of positive ints, '
+                         f'got {ks}')
+    return ks
+
+
+def weighted_knn(train_feats: torch.Tensor,
+                 train_labels: torch.Tensor,
+                 test_feats: torch.Tensor,
+                 test_labels: torch.Tensor,
+                 num_classes: int,
+                 ks: Sequence[int] = (10, 20, 200),
+                 temperature: float = 0.07,
+                 chunk_size: int = 128) -> Dict[str, float]:
+    """Top-1 (and top-5) accuracy in percent of a weighted kNN classifier.
+
+    As in DINO's ``eval_knn.py``: cosine similarity of L2-normalised
+    features, the ``k`` nearest bank images vote for their class with
+    weight ``exp(sim / temperature)``.  The top ``max(ks)`` neighbours are
+    found once and sliced for each ``k``; the test set is processed
+    ``chunk_size`` images at a time, so memory is
+    ``O(chunk_size * (len(train_feats) + num_classes))``.  Equal votes go
+    to the lower class index, and a class without votes is never counted
+    as predicted (so top-5 with ``k < 5`` is well defined).  A ``k`` larger
+    than the bank uses the whole bank (a warning says so; the key keeps the
+    requested ``k``).
+
+    Args:
+        train_feats: ``(N, C)`` bank features.
+        train_labels: ``(N,)`` bank labels in ``[0, num_classes)``.
+        test_feats: ``(M, C)`` query features.
+        test_labels: ``(M,)`` query labels.
+        num_classes: number of classes.
+        ks: numbers of neighbours to evaluate.
+        temperature: ``T`` of the vote weights.
+        chunk_size: query images per chunk.
+
+    Returns:
+        ``{'top1_k<k>': acc, ...}``, plus ``'top5_k<k>'`` when
+        ``num_classes >= 5``.
+    """
+    ks = _check_ks(ks)
+    if temperature <= 0:
+        raise ValueError(f'temperature must be > 0, got {temperature}')
+    if chunk_size < 1:
+        raise ValueError(f'chunk_size must be >= 1, got {chunk_size}')
+    num_train, num_test = len(train_feats), len(test_feats)
+    if num_train == 0 or num_test == 0:
+        raise ValueError(f'weighted_knn needs bank and query images, got '
+                         f'{num_train} bank and {num_test} query images')
+    if len(train_labels) != num_train or len(test_labels) != num_test:
+        raise ValueError('features and labels differ in length')
+    device = train_feats.device
+    train_labels = train_labels.to(device).long()
+    test_labels = test_labels.to(device).long()
+    for name, labels in (('bank', train_labels), ('query', test_labels)):
+        if labels.min() < 0 or labels.max() >= num_classes:
+            raise ValueError(f'{name} labels must lie in [0, {num_classes})')
+
+    for k in sorted(set(ks)):
+        if k > num_train:
+            print_log(f'kNN: k={k} exceeds the {num_train} bank images; '
+                      f'top1_k{k} uses all of them.', logger='current',
+                      level=logging.WARNING)
+    k_max = min(max(ks), num_train)
+    train = F.normalize(train_feats.float(), dim=1)
+    test = F.normalize(test_feats.to(device).float(), dim=1)
+    classes = torch.arange(num_classes, device=device)
+    correct1 = {k: 0 for k in ks}
+    correct5 = {k: 0 for k in ks}
+    for start in range(0, num_test, chunk_size):
+        query = test[start:start + chunk_size]
+        target = test_labels[start:start + chunk_size]
+        sims, idx = (query @ train.T).topk(k_max, dim=1)  # sorted, desc.
+        # exp(sim / T), shifted by each row's maximum so a small T cannot
+        # overflow; a per-row factor does not change the vote ranking.
+        weights = ((sims - sims[:, :1]) / temperature).exp()
+        neighbour_labels = train_labels[idx]
+        for k in set(ks):
+            kk = min(k, k_max)
+            votes = torch.zeros(len(query), num_classes, device=device)
+            votes.scatter_add_(1, neighbour_labels[:, :kk], weights[:, :kk])
+            # rank of the true class: classes with more votes, or as many
+            # and a lower index, come first; a class without votes never
+            # counts as predicted
+            label_votes = votes.gather(1, target[:, None])
+            ahead = (votes > label_votes) | ((votes == label_votes) &
+                                             (classes < target[:, None]))
+            rank = ahead.sum(dim=1)
+            voted = label_votes[:, 0] > 0
+            correct1[k] += int((voted & (rank == 0)).sum())
+            correct5[k] += int((voted & (rank < 5)).sum())
+
+    results = {f'top1_k{k}': 100.0 * correct1[k] / num_test for k in ks}
+    if num_classes >= 5:
+        results.update(
+            {f'top5_k{k}': 100.0 * correct5[k] / num_test for k in ks})
+    return results
+
+
+@contextmanager
+def _eval_mode(model: nn.Module) -> Iterator[None]:
+    """Eval mode and no grad inside; every submodule's mode restored after."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        for module, training in modes:
+            module.training = training
+
+
+def _to_vector(out) -> torch.Tensor:
+    """One ``(B, C)`` vector per image from a backbone/neck output."""
+    # tuple of stages -> last stage; [patch_tokens, cls_token] -> cls token
+    while isinstance(out, (tuple, list)):
+        out = out[-1]
+    if out.dim() == 4:
+        return out.mean(dim=(2, 3))
+    if out.dim() == 2:
+        return out
+    raise ValueError(
+        f'kNN needs a (B, C) vector or a (B, C, H, W) map per image, the '
+        f'model gave shape {tuple(out.shape)}; for a ViT use '
+        "out_type='cls_token' or 'avg_featmap'.")
+
+
+def _batch_features(model: nn.Module,
+                   data: dict) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Features ``(B, C)`` and labels ``(B,)`` of one dataloader batch.
+
+    The caller sets eval mode and ``no_grad`` (see :func:`extract_features`).
+    """
+    data = model.data_preprocessor(data, False)
+    inputs = data['inputs']
+    if isinstance(inputs, (list, tuple)):  # SelfSupDataPreprocessor: views
+        inputs = inputs[0]
+    if not (torch.is_tensor(inputs) and inputs.dim() == 4):
+        raise ValueError(
+            'kNN expects a batch of images (B, C, H, W); set '
+            "collate_fn=dict(type='default_collate') and a single-view "
+            'pipeline in the kNN dataloaders.')
+    samples = data['data_samples']
+    if samples is None or not all(s.get('gt_label') is not None
+                                  for s in samples):
+        raise ValueError('kNN dataloaders must give labelled samples '
+                         '(data_samples[i].gt_label).')
+    feats = _to_vector(model.extract_feat(inputs))
+    labels = torch.as_tensor([int(s.gt_label) for s in samples])
+    return feats, labels
+
+
+def extract_features(model: nn.Module, dataloader: DataLoader
+                     ) -> Tuple[Optional[torch.Tensor],
+                                Optional[torch.Tensor]]:
+    """Features ``(N, C)`` and labels ``(N,)`` of a dataset, in its order.
+
+    The model runs in eval mode under ``no_grad`` and gets its modes back
+    afterwards.  In a distributed run every rank extracts its part and
+    rank 0 collects them (``mmengine.dist.collect_results``, which keeps
+    the dataset order for mmengine's ``DefaultSampler`` and drops its
+    padding); the other ranks get ``(None, None)``.  Tensors are on the CPU.
+    """
+    part = []
+    with _eval_mode(model):
+        for data in dataloader:
+            feats, labels = _batch_features(model, data)
+            # one copy per image: a view would pickle the whole batch
+            part.extend((f.to('cpu', copy=True), label)
+                        for f, label in zip(feats, labels.tolist()))
+    results = collect_results(part, len(dataloader.dataset))
+    if results is None:
+        return None, None
+    feats, labels = zip(*results)
+    return torch.stack(feats), torch.as_tensor(labels)
+
+
+def knn_evaluate(model: nn.Module,
+                 bank_dataloader: DataLoader,
+                 query_dataloader: DataLoader,
+                 ks: Sequence[int] = (10, 20, 200),
+                 temperature: float = 0.07) -> Dict[str, float]:
+    """Weighted kNN accuracy of ``model``'s features, query set vs. bank.
+
+    The bank features come from :func:`extract_features`; the query
+    features go through :class:`~mmssl_kd.evaluation.KNNAccuracy`, whose
+    ``evaluate`` gathers them across ranks and runs :func:`weighted_knn`.
+    The classifier runs on the model's device.  Every rank gets the result.
+
+    Returns:
+        The keys of :func:`weighted_knn` (``'top1_k20'``, ...).
+    """
+    from .metrics import KNNAccuracy  # metrics imports this module
+
+    metric = KNNAccuracy(ks=ks, temperature=temperature)
+    bank_feats, bank_labels = extract_features(model, bank_dataloader)
+    if is_main_process():
+        metainfo = getattr(bank_dataloader.dataset, 'metainfo', {})
+        classes = metainfo.get('classes')
+        num_classes = len(classes) if classes else int(bank_labels.max()) + 1
+        device = next(model.parameters(), torch.empty(0)).device
+        metric.set_bank(bank_feats.to(device), bank_labels, num_classes)
+    with _eval_mode(model):
+        for data in query_dataloader:
+            feats, labels = _batch_features(model, data)
+            metric.process(data, [dict(feat=f, gt_label=label)
+                                  for f, label in zip(feats, labels)])
+    results = metric.evaluate(len(query_dataloader.dataset))
+    return {key.split('/', 1)[-1]: value for key, value in results.items()}

@@ -1,0 +1,189 @@
+"""KNNHook inside a real Runner, and tools/benchmarks/knn.py."""
+import importlib.util
+import json
+import re
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner
+
+from mmssl_kd.compat import check_config_file
+from mmssl_kd.evaluation import knn_evaluate
+from mmssl_kd.registry import MODELS
+
+REPO = Path(__file__).resolve().parents[2]
+TOOL = REPO / 'tools' / 'benchmarks' / 'knn.py'
+
+
+def tiny_config(data_root: Path, **hook_args) -> dict:
+    """SimCLR with a narrow ResNet-18 on 32 px crops, plus a KNNHook."""
+    def loader(split, pipeline, batch_size, shuffle):
+        return dict(
+            batch_size=batch_size, num_workers=0,
+            dataset=dict(type='CustomDataset', data_root=str(data_root),
+                         data_prefix=split, pipeline=pipeline),
+            sampler=dict(type='DefaultSampler', shuffle=shuffle),
+            collate_fn=dict(type='default_collate'))
+
+    knn_pipeline = [dict(type='LoadImageFromFile'),
+                    dict(type='CenterCrop', crop_size=32),
+                    dict(type='PackInputs')]
+    train_pipeline = [
+        dict(type='LoadImageFromFile'),
+        dict(type='RandomResizedCrop', scale=32),
+        dict(type='MultiView', num_views=2,
+             transforms=[[dict(type='RandomFlip', prob=0.5)]]),
+        dict(type='PackInputs')]
+    hook = dict(type='KNNHook',
+                bank_dataloader=loader('train', knn_pipeline, 3, False),
+                query_dataloader=loader('test', knn_pipeline, 3, False),
+                ks=(1, 3, 20), temperature=0.07)
+    hook.update(hook_args)
+    return dict(
+        default_scope='mmssl_kd',
+        model=dict(
+            type='SimCLR',
+            data_preprocessor=dict(type='SelfSupDataPreprocessor',
+                                   mean=[128.0] * 3, std=[64.0] * 3,
+                                   to_rgb=True),
+            backbone=dict(type='ResNet', depth=18, stem_channels=8,
+                          base_channels=8, norm_cfg=dict(type='BN')),
+            neck=dict(type='NonLinearNeck', in_channels=64, hid_channels=32,
+                      out_channels=16, num_layers=2, with_avg_pool=True),
+            head=dict(type='ContrastiveHead',
+                      loss=dict(type='CrossEntropyLoss'), temperature=0.1)),
+        train_dataloader=loader('train', train_pipeline, 4, True),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01,
+                                          momentum=0.9)),
+        train_cfg=dict(by_epoch=True, max_epochs=3),
+        default_hooks=dict(checkpoint=None,
+                           logger=dict(type='LoggerHook', interval=1)),
+        custom_hooks=[hook],
+        randomness=dict(seed=0))
+
+
+def run(cfg: dict, work_dir: Path):
+    """Train; return the kNN log lines, the kNN scalar records, the runner."""
+    cfg = Config(dict(cfg, work_dir=str(work_dir),
+                      experiment_name=f'knn_{uuid.uuid4().hex}'))
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    log = Path(runner.log_dir, f'{runner.timestamp}.log').read_text()
+    lines = [line[line.index('kNN (T='):] for line in log.splitlines()
+             if 'kNN (T=' in line]
+    scalars = [json.loads(line) for line in
+               Path(runner.log_dir, 'vis_data', 'scalars.json').open()]
+    return lines, [s for s in scalars if 'knn/top1_k1' in s], runner
+
+
+def test_hook_every_interval_last_epoch_and_before_train(tiny_image_folder,
+                                                         tmp_path):
+    cfg = tiny_config(tiny_image_folder, interval=2, before_train=True)
+    lines, scalars, runner = run(cfg, tmp_path)
+    # 3 epochs of 2 iterations: before training, epoch 2, last epoch 3
+    assert [line.split(':')[0] for line in lines] == [
+        'kNN (T=0.07) before training', 'kNN (T=0.07) epoch 2',
+        'kNN (T=0.07) epoch 3']
+    assert re.fullmatch(r'kNN \(T=0\.07\) epoch 3: top1_k1 \d+\.\d\d  '
+                        r'top1_k3 \d+\.\d\d  top1_k20 \d+\.\d\d', lines[-1])
+    assert [s['step'] for s in scalars] == [0, 4, 6]
+    last = runner.message_hub.get_info('knn/top1_k20')
+    assert last == scalars[-1]['knn/top1_k20']
+    assert f'top1_k20 {last:.2f}' in lines[-1]
+    assert all(0 <= s[f'knn/top1_k{k}'] <= 100
+               for s in scalars for k in (1, 3, 20))
+
+
+def test_hook_with_iteration_based_loop(tiny_image_folder, tmp_path):
+    cfg = tiny_config(tiny_image_folder, interval=2)
+    cfg.update(train_cfg=dict(by_epoch=False, max_iters=5),
+               log_processor=dict(by_epoch=False))
+    # an endless sampler: mmengine pauses 2 s whenever a dataloader restarts
+    cfg['train_dataloader']['sampler'] = dict(type='InfiniteSampler')
+    lines, scalars, _ = run(cfg, tmp_path)
+    # every 2 iterations and the last one, not again at the loop's end
+    assert [line.split(':')[0] for line in lines] == [
+        'kNN (T=0.07) iter 2', 'kNN (T=0.07) iter 4', 'kNN (T=0.07) iter 5']
+    assert [s['step'] for s in scalars] == [2, 4, 5]
+
+
+def test_hook_rejects_bad_interval():
+    from mmssl_kd.engine.hooks import KNNHook
+    with pytest.raises(ValueError, match='interval'):
+        KNNHook(bank_dataloader={}, query_dataloader={}, interval=0)
+
+
+# ---------------------------------------------------------------------------
+# tools/benchmarks/knn.py
+
+
+def write_config(cfg: dict, path: Path) -> str:
+    path.write_text(''.join(f'{key} = {value!r}\n'
+                            for key, value in cfg.items()))
+    check_config_file(str(path))  # plain, import-free config
+    return str(path)
+
+
+def load_tool():
+    spec = importlib.util.spec_from_file_location('knn_tool', TOOL)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
+
+
+def test_tool_prints_knn_line(tiny_image_folder, tmp_path):
+    config = write_config(tiny_config(tiny_image_folder), tmp_path / 'c.py')
+    proc = subprocess.run(
+        [sys.executable, str(TOOL), config, 'random', '--ks', '1', '3',
+         '--work-dir', str(tmp_path / 'out')],
+        cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    last = proc.stdout.strip().splitlines()[-1]
+    match = re.fullmatch(r'kNN top-1 \(k=3\): (\d+\.\d\d)', last)
+    assert match, proc.stdout
+    saved = json.loads((tmp_path / 'out' / 'knn_results.json').read_text())
+    assert saved['ks'] == [1, 3]
+    assert f"{saved['results']['top1_k3']:.2f}" == match.group(1)
+
+
+def test_tool_loads_checkpoint_and_uses_hook_settings(tiny_image_folder,
+                                                      tmp_path, capsys):
+    tool = load_tool()
+    cfg = tiny_config(tiny_image_folder, ks=(1, 2), temperature=0.5)
+    config = write_config(cfg, tmp_path / 'c.py')
+    init_default_scope('mmssl_kd')
+    model = MODELS.build(cfg['model'])
+    with torch.no_grad():
+        for param in model.parameters():
+            param.add_(torch.randn_like(param))
+    torch.save(dict(state_dict=model.state_dict()), tmp_path / 'ckpt.pth')
+
+    loaded = tool.load_model(Config.fromfile(config),
+                             str(tmp_path / 'ckpt.pth'))
+    for name, value in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], value), name
+
+    results = tool.main([config, str(tmp_path / 'ckpt.pth')])
+    hook = cfg['custom_hooks'][0]
+    expected = knn_evaluate(model,
+                            Runner.build_dataloader(hook['bank_dataloader']),
+                            Runner.build_dataloader(hook['query_dataloader']),
+                            ks=(1, 2), temperature=0.5)
+    assert results == expected
+    out = capsys.readouterr().out.strip().splitlines()
+    assert 'kNN, T=0.5, ' + str(tmp_path / 'ckpt.pth') in out
+    assert out[-1] == f"kNN top-1 (k=2): {expected['top1_k2']:.2f}"
+
+
+def test_tool_needs_a_knn_hook(tiny_image_folder, tmp_path):
+    cfg = tiny_config(tiny_image_folder)
+    cfg['custom_hooks'] = []
+    config = write_config(cfg, tmp_path / 'no_hook.py')
+    with pytest.raises(ValueError, match=r'no_hook\.py has no KNNHook'):
+        load_tool().main([config, 'random'])

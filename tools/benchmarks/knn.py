@@ -1,0 +1,110 @@
+"""Weighted kNN accuracy of a checkpoint (DINO's ``eval_knn`` protocol).
+
+    python tools/benchmarks/knn.py CONFIG CHECKPOINT [--ks 10 20 200]
+        [--temperature 0.07] [--cfg-options ...] [--work-dir DIR]
+
+The bank and query dataloaders (and the default ``ks`` and temperature) are
+those of the ``KNNHook`` in the config's ``custom_hooks``.  CHECKPOINT may
+be ``random`` to evaluate the network at initialisation.  The last line
+printed is ``kNN top-1 (k=20): XX.XX``.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+from typing import Dict, List, Optional
+
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner, load_checkpoint
+from torch import nn
+
+import mmssl_kd  # noqa: F401  (registries, safe checkpoint loader)
+from mmssl_kd.engine.hooks import KNNHook
+from mmssl_kd.evaluation import knn_evaluate
+from mmssl_kd.registry import HOOKS, MODELS
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Weighted kNN accuracy of a self-supervised model')
+    parser.add_argument('config', help='config file with a KNNHook')
+    parser.add_argument('checkpoint',
+                        help="checkpoint file, or 'random' for the "
+                        'network at initialisation')
+    parser.add_argument('--ks', type=int, nargs='+',
+                        help="numbers of neighbours (default: the KNNHook's)")
+    parser.add_argument('--temperature', type=float,
+                        help="vote temperature (default: the KNNHook's)")
+    parser.add_argument('--work-dir',
+                        help='write knn_results.json into this folder')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, key=value')
+    return parser.parse_args(argv)
+
+
+def knn_hook(cfg: Config, config_path: str) -> KNNHook:
+    """The ``KNNHook`` of ``cfg.custom_hooks``, built."""
+    for hook in cfg.get('custom_hooks') or []:
+        if hook.get('type') in ('KNNHook', 'mmssl_kd.KNNHook'):
+            return HOOKS.build(hook)
+    raise ValueError(
+        f'{config_path} has no KNNHook in custom_hooks; tools/benchmarks/'
+        'knn.py takes its bank_dataloader, query_dataloader, ks and '
+        'temperature from there.')
+
+
+def load_model(cfg: Config, checkpoint: str) -> nn.Module:
+    """Build ``cfg.model``; load ``checkpoint`` or, for ``'random'``,
+    initialise the weights."""
+    model = MODELS.build(cfg.model)
+    if checkpoint == 'random':
+        model.init_weights()
+    else:
+        load_checkpoint(model, checkpoint, map_location='cpu')
+    return model
+
+
+def closest_k(ks: List[int], target: int = 20) -> int:
+    """The k reported on the last line: 20 (DINO's choice) or the closest."""
+    return min(ks, key=lambda k: (abs(k - target), k))
+
+
+def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
+    args = parse_args(argv)
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    init_default_scope(cfg.get('default_scope', 'mmssl_kd'))
+    hook = knn_hook(cfg, args.config)
+    ks = args.ks or list(hook.ks)
+    temperature = (args.temperature if args.temperature is not None else
+                   hook.temperature)
+
+    model = load_model(cfg, args.checkpoint)
+    model.to('cuda' if torch.cuda.is_available() else 'cpu')
+    results = knn_evaluate(model,
+                           Runner.build_dataloader(hook.bank_cfg),
+                           Runner.build_dataloader(hook.query_cfg),
+                           ks=ks, temperature=temperature)
+
+    top5 = any(key.startswith('top5') for key in results)
+    print(f'kNN, T={temperature}, {args.checkpoint}')
+    print(f"{'k':>6}  {'top-1':>7}" + (f"  {'top-5':>7}" if top5 else ''))
+    for k in ks:
+        row = f"{k:>6}  {results[f'top1_k{k}']:>7.2f}"
+        print(row + (f"  {results[f'top5_k{k}']:>7.2f}" if top5 else ''))
+    if args.work_dir:
+        os.makedirs(args.work_dir, exist_ok=True)
+        with open(osp.join(args.work_dir, 'knn_results.json'), 'w') as f:
+            json.dump(dict(config=args.config, checkpoint=args.checkpoint,
+                           temperature=temperature, ks=ks, results=results),
+                      f, indent=2)
+    k = closest_k(ks)
+    print(f"kNN top-1 (k={k}): {results[f'top1_k{k}']:.2f}")
+    return results
+
+
+if __name__ == '__main__':
+    main()
