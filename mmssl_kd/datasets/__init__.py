@@ -2,3 +2,6 @@
 import mmpretrain.datasets  # noqa: F401  (parent registry entries)
 
 from . import transforms  # noqa: F401
+from .image_folder import ImageFolder
+
+__all__ = ['ImageFolder']

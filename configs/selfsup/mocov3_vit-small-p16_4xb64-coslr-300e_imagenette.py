@@ -1,0 +1,13 @@
+# MoCo v3, ViT-S/16, Imagenette, 4 GPUs x 64 (batch 256), 300 epochs: the
+# ImageNet recipe's settings with the lr scaled to batch 256 (AdamW 1.5e-4).
+_base_ = [
+    '../_base_/models/mocov3_vit-small-p16.py',
+    '../_base_/datasets/imagenette_ssl.py',
+    '../_base_/schedules/adamw_coslr-300e.py',
+    '../_base_/default_runtime.py',
+]
+
+train_dataloader = dict(batch_size=64)
+
+optim_wrapper = dict(optimizer=dict(lr=1.5e-4, weight_decay=0.1))
+auto_scale_lr = dict(base_batch_size=256)
