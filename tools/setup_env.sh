@@ -3,7 +3,7 @@
 #
 # Used by the README's two commands. Installs the pinned, tested versions of
 # requirements/constraints.txt. The ordinary PyPI torch wheel (CUDA build)
-# is required: a '+cpu' torch breaks torchvision, see docs/install.md.
+# is required: a '+cpu' torch breaks torchvision, see README, "Installation".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,6 +35,6 @@ if [ ! -e data ]; then
         echo "[setup] linked data -> ../shared/data"
     else
         echo "[setup] no data/ folder and no ../shared/data to link;" \
-             "put datasets under data/ (see docs/data.md)" >&2
+             "put datasets under data/ (see the README, section Data)" >&2
     fi
 fi
