@@ -10,10 +10,10 @@ import os
 import os.path as osp
 
 import mmssl_kd  # noqa: F401  (first: safe checkpoint loader, registries)
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.runner import Runner
 
-from mmssl_kd.compat import check_config_file, trust_checkpoints
+from mmssl_kd.apis import load_config
 
 
 def parse_args() -> argparse.Namespace:
@@ -65,28 +65,10 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def read_config(path: str) -> Config:
-    """``Config.fromfile``; on failure, say if the file breaks the config
-    rules of today's stack (imports, ``pkg::`` bases)."""
-    try:
-        return Config.fromfile(path)
-    except Exception:
-        check_config_file(path)  # raises a ValueError that names the cause
-        raise
-
-
 def main() -> None:
     args = parse_args()
-    cfg = read_config(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    cfg.launcher = args.launcher
-
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        name = osp.splitext(osp.basename(args.config))[0]
-        cfg.work_dir = osp.join('work_dirs', name)
+    cfg = load_config(args.config, args.cfg_options, args.work_dir,
+                      args.launcher, args.trust_checkpoint)
 
     if args.resume == 'auto':
         cfg.resume = True
@@ -106,9 +88,6 @@ def main() -> None:
                 'base_batch_size=N)` in the config: N is the total batch '
                 'size the learning rate was tuned for.')
         cfg.auto_scale_lr.enable = True
-
-    trust_checkpoints(args.trust_checkpoint +
-                      list(cfg.get('trusted_checkpoints', None) or []))
 
     runner = Runner.from_cfg(cfg)
     runner.train()

@@ -21,6 +21,7 @@ from mmengine.runner import Runner, load_checkpoint
 from torch import nn
 
 import mmssl_kd  # noqa: F401  (registries, safe checkpoint loader)
+from mmssl_kd.apis import load_config
 from mmssl_kd.engine.hooks import KNNHook
 from mmssl_kd.evaluation import knn_evaluate
 from mmssl_kd.registry import HOOKS, MODELS
@@ -41,6 +42,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='write knn_results.json into this folder')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, key=value')
+    parser.add_argument(
+        '--trust-checkpoint', action='append', default=[], metavar='PATH',
+        help='load this checkpoint as a full pickle (it may run code); only '
+        'for files you made or trust')
     return parser.parse_args(argv)
 
 
@@ -73,9 +78,8 @@ def closest_k(ks: List[int], target: int = 20) -> int:
 
 def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options,
+                      trusted=args.trust_checkpoint)
     init_default_scope(cfg.get('default_scope', 'mmssl_kd'))
     hook = knn_hook(cfg, args.config)
     ks = args.ks or list(hook.ks)

@@ -1,0 +1,38 @@
+"""What every command-line tool does with a config before it runs."""
+import os.path as osp
+from typing import Iterable, Optional
+
+from mmengine.config import Config
+
+from mmssl_kd.compat import check_config_file, trust_checkpoints
+
+
+def load_config(path: str,
+                cfg_options: Optional[dict] = None,
+                work_dir: Optional[str] = None,
+                launcher: str = 'none',
+                trusted: Iterable[str] = ()) -> Config:
+    """Read ``path``, apply ``--cfg-options`` and the common tool settings.
+
+    If the file does not parse, say whether it breaks the config rules of
+    today's stack (imports, ``pkg::`` bases).  ``work_dir`` defaults to the
+    config's own, else ``work_dirs/<config name>``.  The checkpoints in
+    ``trusted`` and in the config's ``trusted_checkpoints`` may be loaded as
+    full pickles (see :mod:`mmssl_kd.compat`).
+    """
+    try:
+        cfg = Config.fromfile(path)
+    except Exception:
+        check_config_file(path)  # raises a ValueError that names the cause
+        raise
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    cfg.launcher = launcher
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        name = osp.splitext(osp.basename(path))[0]
+        cfg.work_dir = osp.join('work_dirs', name)
+    trust_checkpoints(list(trusted) +
+                      list(cfg.get('trusted_checkpoints', None) or []))
+    return cfg
