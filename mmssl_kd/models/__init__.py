@@ -2,3 +2,6 @@
 import mmpretrain.models  # noqa: F401  (parent registry entries)
 
 from . import algorithms, backbones, heads, losses, necks  # noqa: F401
+from .teachers import FrozenTeacher
+
+__all__ = ['FrozenTeacher']

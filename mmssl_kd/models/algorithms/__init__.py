@@ -1,0 +1,4 @@
+"""Self-supervised distillation algorithms."""
+from .seed import SEED
+
+__all__ = ['SEED']

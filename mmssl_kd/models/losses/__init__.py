@@ -1,0 +1,4 @@
+"""Losses shared by the distillation methods."""
+from .distribution_distill import SimilarityDistillationLoss
+
+__all__ = ['SimilarityDistillationLoss']

@@ -1,0 +1,306 @@
+"""Frozen teachers: build a network, load its weights from any source, freeze.
+
+**How a teacher stays out of the optimizer.**  :class:`FrozenTeacher` keeps
+its weights as ``nn.Parameter`` with ``requires_grad=False``: DDP then
+ignores them, and ``sync_bn='torch'`` can still convert its BN layers (it
+cannot when the weights are buffers).  MMEngine 0.10.7's
+``DefaultOptimWrapperConstructor`` would still put them in the optimizer:
+without ``paramwise_cfg`` it hands over ``model.parameters()``, with one it
+skips them but logs a warning per tensor.  This module therefore registers
+its own :class:`DefaultOptimWrapperConstructor` in the ``mmssl_kd`` scope.
+Being found first under ``default_scope = 'mmssl_kd'``, it is the default
+of every project config, with nothing to write in the config.  It builds
+exactly what MMEngine's does, except that it leaves out the parameters of
+every :class:`FrozenTeacher` in the model.  Models without a
+``FrozenTeacher`` get MMEngine's behaviour unchanged, so their optimizer
+state still matches older checkpoints.
+``'mmengine.DefaultOptimWrapperConstructor'`` names the original.  A config
+that picks another ``constructor`` must leave the teacher out itself.
+"""
+import logging
+import os.path as osp
+from collections.abc import Mapping
+from typing import Dict, List, Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.logging import print_log
+from mmengine.model import BaseModule
+from mmengine.optim import DefaultOptimWrapperConstructor as _MMEngineCtor
+from mmengine.optim import OptimWrapper
+from mmengine.registry import OPTIM_WRAPPERS, OPTIMIZERS
+
+from mmssl_kd.compat import load_checkpoint_file
+from mmssl_kd.registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS
+
+PrefixMap = Dict[str, Optional[str]]
+
+SOURCES = ('mmssl_kd', 'mmpretrain', 'timm', 'torchvision', 'state_dict')
+_SSL_SOURCES = ('mmssl_kd', 'mmpretrain')
+_SHOWN = 20  # keys listed per kind in a mismatch report
+
+
+def _state_dict_of(ckpt: object, path: str) -> Mapping:
+    """The state dict in a loaded file: under 'state_dict', 'model' or the
+    file itself."""
+    if not isinstance(ckpt, Mapping):
+        raise TypeError(f'{path} holds a {type(ckpt).__name__}, not a state '
+                        'dict (or a dict with one under "state_dict" or '
+                        '"model")')
+    for key in ('state_dict', 'model'):
+        if isinstance(ckpt.get(key), Mapping):
+            return ckpt[key]
+    return ckpt
+
+
+def apply_prefix_map(state: Mapping, prefix_map: PrefixMap) -> dict:
+    """Rename ``state``'s keys by their longest matching old prefix.
+
+    A key matching no prefix is kept as it is; a prefix mapped to ``None``
+    drops its keys.  Raises ``ValueError`` if two keys get the same name.
+    """
+    prefixes = sorted(prefix_map, key=len, reverse=True)
+    renamed, origin = {}, {}
+    for key, value in state.items():
+        old = next((p for p in prefixes if key.startswith(p)), None)
+        if old is not None and prefix_map[old] is None:
+            continue
+        new = key if old is None else prefix_map[old] + key[len(old):]
+        if new in renamed:
+            raise ValueError(f'prefix_map {prefix_map} maps both '
+                             f'{origin[new]!r} and {key!r} to {new!r}')
+        renamed[new], origin[new] = value, key
+    return renamed
+
+
+def _listing(what: str, keys: List[str]) -> str:
+    if not keys:
+        return ''
+    shown = ''.join(f'\n    {k}' for k in keys[:_SHOWN])
+    more = f'\n    ... and {len(keys) - _SHOWN} more' \
+        if len(keys) > _SHOWN else ''
+    return f'\n  {len(keys)} {what}:{shown}{more}'
+
+
+@MODELS.register_module()
+class FrozenTeacher(BaseModule):
+    """A network with loaded, frozen weights that maps images to (B, D)
+    embeddings.
+
+    Frozen means: every parameter has ``requires_grad=False``, the module
+    stays in eval mode (BN uses its running statistics) whatever
+    ``train(mode)`` is called with, :meth:`forward` runs under
+    ``torch.no_grad()``, and no optimizer gets its parameters (see the
+    module docstring).  The weights are loaded when the teacher is built,
+    and again by :meth:`init_weights`, which the Runner calls through the
+    parent model before training: a parent's layer-wise ``init_cfg``
+    (``layer='Conv2d'`` ...) reaches the teacher's layers too, and must not
+    leave them changed.
+
+    Weights come from ``checkpoint`` through the project's safe loader
+    (:func:`mmssl_kd.compat.load_checkpoint_file`: a file that needs a
+    global outside the safe list is refused unless trusted).  The file's
+    state dict (under ``'state_dict'`` or ``'model'`` if there is one) is
+    renamed by ``prefix_map``: each key takes the longest old prefix it
+    starts with, a ``None`` value drops those keys, and a key no prefix
+    matches keeps its name.  ``source`` sets the default map:
+
+    - ``'mmssl_kd'``, ``'mmpretrain'``: a checkpoint of an SSL model of this
+      project or MMPretrain; ``{'backbone.': 'backbone.', 'neck.':
+      'neck.'}`` (``neck.`` only if the teacher has a neck).  For these two
+      sources keys no prefix matches are dropped (the file also holds heads,
+      momentum encoders, queues).  A momentum encoder as teacher: MoCo v3
+      ``{'momentum_encoder.module.0.': 'backbone.',
+      'momentum_encoder.module.1.': 'neck.'}``, BYOL the same with
+      ``target_net.``.
+    - ``'timm'``: a timm model's state dict, for ``backbone=dict(
+      type='TIMMBackbone', model_name=...)`` (keys under
+      ``backbone.timm_model.``); the model's classifier (its
+      ``pretrained_cfg['classifier']``) is dropped.
+    - ``'torchvision'``: a torchvision model's state dict, for
+      ``backbone=dict(type='TorchvisionBackbone', name=...)`` (keys under
+      ``backbone.torchvision_model.``); its classifier is dropped.
+    - ``'state_dict'``: any state dict, keys as they are unless mapped;
+      e.g. the CIFAR ResNet ``.th`` files: ``{'module.': 'backbone.',
+      'module.linear.': None}``.
+
+    A given ``prefix_map`` replaces the default one.  After renaming, a
+    teacher key the file lacks is *missing*, a file key the teacher lacks is
+    *unexpected*; these and shape mismatches raise a ``RuntimeError`` that
+    names the file and lists them (``strict=False``: a warning, and the
+    matching tensors are loaded).  BN ``num_batches_tracked`` buffers may be
+    missing (the CIFAR ``.th`` files have none): in eval mode they are
+    unused.
+
+    Args:
+        backbone: Backbone config; its last output is used.
+        neck: Optional neck config (e.g. the teacher's own SSL projector),
+            given the backbone's outputs.
+        checkpoint: Weight file.  None leaves the weights to whoever loads
+            the whole model (``load_from``, resume).
+        source: Key layout of the file, one of :data:`SOURCES`.
+        prefix_map: Old key prefix -> new prefix (or None to drop).
+        strict: Raise on missing, unexpected or mis-shaped keys.
+        input_size: Side of the dummy (1, 3, S, S) input that measures
+            :attr:`embed_dim` (224 for ImageNet ViTs with a fixed size).
+
+    Attributes:
+        embed_dim (int): Size D of the embeddings.
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 neck: Optional[dict] = None,
+                 checkpoint: Optional[str] = None,
+                 source: str = 'mmssl_kd',
+                 prefix_map: Optional[PrefixMap] = None,
+                 strict: bool = True,
+                 input_size: int = 32):
+        super().__init__(init_cfg=None)
+        if source not in SOURCES:
+            raise ValueError(f'FrozenTeacher source {source!r} is not one of '
+                             f'{SOURCES}')
+        self.source = source
+        self.checkpoint = checkpoint
+        self.prefix_map = prefix_map
+        self.strict = strict
+        self.backbone = MODELS.build(backbone)
+        self.neck = MODELS.build(neck) if neck is not None else None
+        if checkpoint is not None:
+            self.load_checkpoint(checkpoint, prefix_map, strict)
+        self.requires_grad_(False)
+        self.eval()
+        dummy = torch.zeros(1, 3, input_size, input_size)
+        self.embed_dim: int = self(dummy).shape[1]
+
+    def default_prefix_map(self) -> PrefixMap:
+        """The key mapping that ``source`` implies for this teacher."""
+        if self.source in _SSL_SOURCES:
+            parts = ['backbone'] + (['neck'] if self.neck is not None else [])
+            return {f'{p}.': f'{p}.' for p in parts}
+        if self.source == 'state_dict':
+            return {}
+        attr = f'{self.source}_model'
+        model = getattr(self.backbone, attr, None)
+        if model is None:
+            wrapper = {'timm': "dict(type='TIMMBackbone', model_name=...)",
+                       'torchvision':
+                       "dict(type='TorchvisionBackbone', name=...)"}
+            raise ValueError(
+                f"source='{self.source}' needs backbone="
+                f'{wrapper[self.source]} (weights under backbone.{attr}), '
+                f'not {type(self.backbone).__name__}; or give prefix_map')
+        if self.source == 'timm':
+            classifier = model.pretrained_cfg.get('classifier') or ()
+        else:
+            classifier = self.backbone.classifier_name
+        if isinstance(classifier, str):
+            classifier = (classifier, )
+        prefix_map = {'': f'backbone.{attr}.'}
+        prefix_map.update({f'{c}.': None for c in classifier})
+        return prefix_map
+
+    def load_checkpoint(self, path: str,
+                        prefix_map: Optional[PrefixMap] = None,
+                        strict: bool = True) -> None:
+        """Load ``path`` as described in the class docstring."""
+        if not osp.isfile(osp.expanduser(path)):
+            raise FileNotFoundError(
+                f'FrozenTeacher: checkpoint file {path!r} '
+                f'({osp.abspath(osp.expanduser(path))}) does not exist. Set '
+                "the teacher's `checkpoint` in the config (e.g. "
+                '`model.teacher.checkpoint`) to a local weight file.')
+        state = _state_dict_of(load_checkpoint_file(path, 'cpu'), path)
+        if prefix_map is None:
+            prefix_map = self.default_prefix_map()
+        if self.source in _SSL_SOURCES:
+            prefix_map = {'': None, **prefix_map}
+        state = apply_prefix_map(state, prefix_map)
+
+        own = self.state_dict()
+        missing = [k for k in own if k not in state
+                   and not k.endswith('num_batches_tracked')]
+        unexpected = [k for k in state if k not in own]
+        shapes = [f'{k}: file {tuple(v.shape)}, teacher '
+                  f'{tuple(own[k].shape)}' for k, v in state.items()
+                  if k in own and v.shape != own[k].shape]
+        if missing or unexpected or shapes:
+            report = (
+                f"FrozenTeacher: the weights in {path!r} (source="
+                f"'{self.source}', prefix_map={prefix_map}) do not match the "
+                'teacher.' +
+                _listing('missing keys (teacher keys the file lacks)',
+                         missing) +
+                _listing('unexpected keys (file keys, after prefix_map, '
+                         'the teacher lacks)', unexpected) +
+                _listing('shape mismatches', shapes))
+            if strict:
+                raise RuntimeError(
+                    report + '\nFix `source` or `prefix_map` (a None value '
+                    'drops a prefix), or set strict=False.')
+            print_log(report + '\nstrict=False: loading the rest.',
+                      logger='current', level=logging.WARNING)
+        self.load_state_dict(
+            {k: v for k, v in state.items()
+             if k in own and v.shape == own[k].shape}, strict=False)
+        print_log(f'FrozenTeacher: loaded {path} (source={self.source!r})',
+                  logger='current')
+
+    def init_weights(self) -> None:
+        """Initialise as MMEngine does, then load ``checkpoint`` again."""
+        super().init_weights()
+        if self.checkpoint is not None:
+            self.load_checkpoint(self.checkpoint, self.prefix_map, self.strict)
+
+    def train(self, mode: bool = True) -> 'FrozenTeacher':
+        """Stay in eval mode, whatever ``mode`` is."""
+        return super().train(False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) images -> (B, D) embeddings, without gradients.
+
+        The last output of the neck (or of the backbone, without a neck) is
+        global-average-pooled if it is 4-D and used as it is if 2-D.
+        """
+        with torch.no_grad():
+            out = self.backbone(x)
+            if self.neck is not None:
+                out = self.neck(out)
+            if isinstance(out, (tuple, list)):
+                out = out[-1]
+            if out.dim() == 4:
+                out = F.adaptive_avg_pool2d(out, 1).flatten(1)
+            if out.dim() != 2:
+                raise ValueError(
+                    f'FrozenTeacher: the network gives a {out.dim()}-D '
+                    f'output {tuple(out.shape)}; expected (B, C, H, W) or '
+                    '(B, D). Add a neck that pools it.')
+        return out
+
+
+@OPTIM_WRAPPER_CONSTRUCTORS.register_module()
+class DefaultOptimWrapperConstructor(_MMEngineCtor):
+    """MMEngine's default constructor, minus the parameters of every
+    :class:`FrozenTeacher` in the model (see the module docstring)."""
+
+    def add_params(self, params: List[dict], module: nn.Module,
+                   prefix: str = '', is_dcn_module=None) -> None:
+        """MMEngine's ``add_params``; a teacher's subtree adds nothing."""
+        if not isinstance(module, FrozenTeacher):
+            super().add_params(params, module, prefix, is_dcn_module)
+
+    def __call__(self, model: nn.Module) -> OptimWrapper:
+        module = model.module if hasattr(model, 'module') else model
+        frozen = {id(p) for m in module.modules()
+                  if isinstance(m, FrozenTeacher) for p in m.parameters()}
+        if self.paramwise_cfg or not frozen:
+            return super().__call__(model)  # add_params skips the teachers
+        optimizer_cfg = self.optimizer_cfg.copy()
+        optimizer_cfg['params'] = [p for p in module.parameters()
+                                   if id(p) not in frozen]
+        optimizer = OPTIMIZERS.build(optimizer_cfg)
+        wrapper_cfg = self.optim_wrapper_cfg.copy()
+        wrapper_cfg.setdefault('type', 'OptimWrapper')
+        return OPTIM_WRAPPERS.build(wrapper_cfg,
+                                    default_args=dict(optimizer=optimizer))
