@@ -2,16 +2,19 @@
 two iterations on CPU with tiny data (data settings overridden, the model
 never)."""
 import math
+import os.path as osp
 import re
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
 from mmssl_kd.compat import check_config_file
+from mmssl_kd.registry import MODELS
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / 'configs'
 ALL_FILES = sorted(CONFIG_DIR.rglob('*.py'))
@@ -36,6 +39,10 @@ def test_config_loads(path):
     cfg = Config.fromfile(str(path))
     assert cfg.default_scope == 'mmssl_kd'
     assert 'model' in cfg and 'train_dataloader' in cfg
+    # the model normalises RGB images (the Runner passes the top-level
+    # data_preprocessor only to a model that sets none itself)
+    pre = cfg.model.get('data_preprocessor') or cfg.get('data_preprocessor')
+    assert pre and pre.get('to_rgb') and pre.get('mean') and pre.get('std')
     # plain BN everywhere (stack.md item 9); the Runner converts when needed
     assert 'SyncBN' not in repr(cfg.to_dict())
     # the name's `NxbB` and `...-<E>e_` match the settings
@@ -110,6 +117,28 @@ def _tiny_schedule(cfg) -> None:
     cfg.log_processor = dict(cfg.get('log_processor', {}), by_epoch=False)
 
 
+def _provide_teacher_weights(cfg, tmp_path: Path) -> None:
+    """Point a teacher whose weight file is absent (ImageNet teachers,
+    teachers the project's own recipes train) at a file written here: a
+    randomly initialised teacher saved in the key layout that the config's
+    ``prefix_map`` reads, so the config's loading path runs unchanged."""
+    teacher = cfg.model.get('teacher')
+    if not teacher or not teacher.get('checkpoint') or \
+            osp.isfile(teacher.checkpoint):
+        return
+    state = MODELS.build(dict(teacher, checkpoint=None)).state_dict()
+    inverse = {new: old for old, new in
+               (teacher.get('prefix_map') or {}).items() if new is not None}
+    news = sorted(inverse, key=len, reverse=True)
+    saved = {}
+    for key, value in state.items():
+        new = next((n for n in news if key.startswith(n)), None)
+        saved[key if new is None else inverse[new] + key[len(new):]] = value
+    path = tmp_path / 'teacher.pth'
+    torch.save({'state_dict': saved}, path)
+    cfg.model.teacher.checkpoint = str(path)
+
+
 class _LossRecorder(Hook):
     def __init__(self):
         self.losses = []
@@ -134,6 +163,7 @@ def test_config_trains_two_iters(path, tiny_image_folder, tmp_path):
         _tiny_dataloader(hook.query_dataloader, tiny_image_folder, 'test',
                          num_per_class=1)
     _tiny_schedule(cfg)
+    _provide_teacher_weights(cfg, tmp_path)
     cfg.default_hooks.checkpoint = None  # nothing to keep from two steps
     cfg.work_dir = str(tmp_path)
     cfg.launcher = 'none'

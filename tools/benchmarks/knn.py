@@ -38,6 +38,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help="numbers of neighbours (default: the KNNHook's)")
     parser.add_argument('--temperature', type=float,
                         help="vote temperature (default: the KNNHook's)")
+    parser.add_argument(
+        '--part', default='backbone',
+        help="sub-model whose backbone gives the features: 'backbone' (the "
+        "trained model, default) or an attribute such as 'teacher'")
     parser.add_argument('--work-dir',
                         help='write knn_results.json into this folder')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
@@ -63,12 +67,32 @@ def knn_hook(cfg: Config, config_path: str) -> KNNHook:
 def load_model(cfg: Config, checkpoint: str) -> nn.Module:
     """Build ``cfg.model``; load ``checkpoint`` or, for ``'random'``,
     initialise the weights."""
-    model = MODELS.build(cfg.model)
+    model_cfg = cfg.model.copy()
+    # as the Runner does: the config's top-level data_preprocessor
+    model_cfg.setdefault('data_preprocessor', cfg.get('data_preprocessor'))
+    model = MODELS.build(model_cfg)
     if checkpoint == 'random':
         model.init_weights()
     else:
         load_checkpoint(model, checkpoint, map_location='cpu')
     return model
+
+
+class _SubModel(nn.Module):
+    """``model.<part>.backbone`` behind the model's data preprocessor, as
+    :func:`knn_evaluate` expects (``data_preprocessor``, ``extract_feat``)."""
+
+    def __init__(self, model: nn.Module, part: str):
+        super().__init__()
+        sub = getattr(model, part, None)
+        if not isinstance(getattr(sub, 'backbone', None), nn.Module):
+            raise ValueError(f'--part {part}: the model has no sub-model '
+                             f'`{part}` with a `backbone`')
+        self.data_preprocessor = model.data_preprocessor
+        self.backbone = sub.backbone
+
+    def extract_feat(self, inputs: torch.Tensor):
+        return self.backbone(inputs)
 
 
 def closest_k(ks: List[int], target: int = 20) -> int:
@@ -87,6 +111,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
                    hook.temperature)
 
     model = load_model(cfg, args.checkpoint)
+    if args.part != 'backbone':
+        model = _SubModel(model, args.part)
     model.to('cuda' if torch.cuda.is_available() else 'cpu')
     results = knn_evaluate(model,
                            Runner.build_dataloader(hook.bank_cfg),
@@ -94,7 +120,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
                            ks=ks, temperature=temperature)
 
     top5 = any(key.startswith('top5') for key in results)
-    print(f'kNN, T={temperature}, {args.checkpoint}')
+    print(f'kNN, T={temperature}, {args.checkpoint}, {args.part}')
     print(f"{'k':>6}  {'top-1':>7}" + (f"  {'top-5':>7}" if top5 else ''))
     for k in ks:
         row = f"{k:>6}  {results[f'top1_k{k}']:>7.2f}"
@@ -103,6 +129,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
         os.makedirs(args.work_dir, exist_ok=True)
         with open(osp.join(args.work_dir, 'knn_results.json'), 'w') as f:
             json.dump(dict(config=args.config, checkpoint=args.checkpoint,
+                           part=args.part,
                            temperature=temperature, ks=ks, results=results),
                       f, indent=2)
     k = closest_k(ks)
