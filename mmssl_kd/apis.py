@@ -1,10 +1,24 @@
 """What every command-line tool does with a config before it runs."""
+import argparse
 import os.path as osp
 from typing import Iterable, Optional
 
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 
 from mmssl_kd.compat import check_config_file, trust_checkpoints
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--cfg-options`` and ``--trust-checkpoint``, as every tool has them."""
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
+        help='override config values, e.g. train_cfg.max_epochs=10 '
+        'optim_wrapper.optimizer.lr=0.1 (a list: key="[a,b]", no spaces)')
+    parser.add_argument(
+        '--trust-checkpoint', action='append', default=[], metavar='PATH',
+        help='load this checkpoint as a full pickle (it may run code); only '
+        'for files you made or trust. Repeat for several files; the config '
+        'key `trusted_checkpoints` adds more')
 
 
 def load_config(path: str,

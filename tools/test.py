@@ -9,11 +9,10 @@ import os
 import os.path as osp
 
 import mmssl_kd  # noqa: F401  (first: safe checkpoint loader, registries)
-from mmengine.config import DictAction
 from mmengine.evaluator import DumpResults
 from mmengine.runner import Runner
 
-from mmssl_kd.apis import load_config
+from mmssl_kd.apis import add_config_arguments, load_config
 
 
 def parse_args() -> argparse.Namespace:
@@ -29,14 +28,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--out', metavar='FILE.pkl',
         help='also save the raw predictions to this pickle file')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
-        help='override config values, e.g. test_dataloader.batch_size=64')
-    parser.add_argument(
-        '--trust-checkpoint', action='append', default=[], metavar='PATH',
-        help='load this checkpoint as a full pickle (it may run code); only '
-        'for files you made or trust. Repeat for several files; the config '
-        'key `trusted_checkpoints` adds more')
+    add_config_arguments(parser)
     parser.add_argument(
         '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none', help='job launcher; dist_test.sh sets it')

@@ -10,10 +10,9 @@ import os
 import os.path as osp
 
 import mmssl_kd  # noqa: F401  (first: safe checkpoint loader, registries)
-from mmengine.config import DictAction
 from mmengine.runner import Runner
 
-from mmssl_kd.apis import load_config
+from mmssl_kd.apis import add_config_arguments, load_config
 
 
 def parse_args() -> argparse.Namespace:
@@ -39,15 +38,7 @@ def parse_args() -> argparse.Namespace:
         '--auto-scale-lr', action='store_true',
         help='scale the learning rate by total batch size / '
         '`auto_scale_lr.base_batch_size` from the config')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
-        help='override config values, e.g. train_cfg.max_epochs=10 '
-        'optim_wrapper.optimizer.lr=0.1 (a list: key="[a,b]", no spaces)')
-    parser.add_argument(
-        '--trust-checkpoint', action='append', default=[], metavar='PATH',
-        help='load this checkpoint as a full pickle (it may run code); only '
-        'for files you made or trust. Repeat for several files; the config '
-        'key `trusted_checkpoints` adds more')
+    add_config_arguments(parser)
     parser.add_argument(
         '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',

@@ -15,13 +15,13 @@ import os.path as osp
 from typing import Dict, List, Optional
 
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner, load_checkpoint
 from torch import nn
 
 import mmssl_kd  # noqa: F401  (registries, safe checkpoint loader)
-from mmssl_kd.apis import load_config
+from mmssl_kd.apis import add_config_arguments, load_config
 from mmssl_kd.engine.hooks import KNNHook
 from mmssl_kd.evaluation import knn_evaluate
 from mmssl_kd.registry import HOOKS, MODELS
@@ -44,12 +44,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         "trained model, default) or an attribute such as 'teacher'")
     parser.add_argument('--work-dir',
                         help='write knn_results.json into this folder')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, key=value')
-    parser.add_argument(
-        '--trust-checkpoint', action='append', default=[], metavar='PATH',
-        help='load this checkpoint as a full pickle (it may run code); only '
-        'for files you made or trust')
+    add_config_arguments(parser)
     return parser.parse_args(argv)
 
 
