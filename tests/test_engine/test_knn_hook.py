@@ -177,7 +177,10 @@ def test_tool_loads_checkpoint_and_uses_hook_settings(tiny_image_folder,
                             ks=(1, 2), temperature=0.5)
     assert results == expected
     out = capsys.readouterr().out.strip().splitlines()
-    assert 'kNN, T=0.5, ' + str(tmp_path / 'ckpt.pth') in out
+    assert f"kNN, T=0.5, {tmp_path / 'ckpt.pth'}, backbone" in out
+    # a part the model does not have is named in the error
+    with pytest.raises(ValueError, match='--part teacher'):
+        tool.main([config, str(tmp_path / 'ckpt.pth'), '--part', 'teacher'])
     assert out[-1] == f"kNN top-1 (k=2): {expected['top1_k2']:.2f}"
 
 
