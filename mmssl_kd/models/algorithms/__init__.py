@@ -1,4 +1,5 @@
 """Self-supervised distillation algorithms."""
+from .dogo import DoGo
 from .seed import SEED
 
-__all__ = ['SEED']
+__all__ = ['DoGo', 'SEED']
