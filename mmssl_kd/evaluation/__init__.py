@@ -1,7 +1,9 @@
 """Evaluation: weighted kNN."""
 import mmpretrain.evaluation  # noqa: F401  (parent registry entries)
 
-from .knn import extract_features, knn_evaluate, weighted_knn
+from .knn import (SubModelFeatures, extract_features, knn_evaluate,
+                  part_model, weighted_knn)
 from .metrics import KNNAccuracy
 
-__all__ = ['weighted_knn', 'extract_features', 'knn_evaluate', 'KNNAccuracy']
+__all__ = ['weighted_knn', 'extract_features', 'knn_evaluate', 'KNNAccuracy',
+           'SubModelFeatures', 'part_model']

@@ -132,6 +132,35 @@ def _eval_mode(model: nn.Module) -> Iterator[None]:
             module.training = training
 
 
+class SubModelFeatures(nn.Module):
+    """``model.<part>.backbone`` behind ``model``'s data preprocessor.
+
+    Gives :func:`knn_evaluate` (which needs ``data_preprocessor`` and
+    ``extract_feat``) the features of a sub-model: DoGo's ``peer``, SEED's
+    ``teacher``, ...  ``part='backbone'`` is the model itself.
+    """
+
+    def __init__(self, model: nn.Module, part: str):
+        super().__init__()
+        sub = getattr(model, part, None)
+        if not isinstance(getattr(sub, 'backbone', None), nn.Module):
+            raise ValueError(
+                f'part {part!r}: {type(model).__name__} has no sub-model '
+                f'`{part}` with a `backbone`; use \'backbone\' for the '
+                'trained model itself.')
+        self.data_preprocessor = model.data_preprocessor
+        self.backbone = sub.backbone
+
+    def extract_feat(self, inputs: torch.Tensor):
+        """Backbone features of the sub-model."""
+        return self.backbone(inputs)
+
+
+def part_model(model: nn.Module, part: str = 'backbone') -> nn.Module:
+    """``model`` for ``'backbone'``, else :class:`SubModelFeatures`."""
+    return model if part == 'backbone' else SubModelFeatures(model, part)
+
+
 def _to_vector(out) -> torch.Tensor:
     """One ``(B, C)`` vector per image from a backbone/neck output."""
     # tuple of stages -> last stage; [patch_tokens, cls_token] -> cls token

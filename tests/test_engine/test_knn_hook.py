@@ -117,6 +117,46 @@ def test_hook_rejects_bad_interval():
     from mmssl_kd.engine.hooks import KNNHook
     with pytest.raises(ValueError, match='interval'):
         KNNHook(bank_dataloader={}, query_dataloader={}, interval=0)
+    with pytest.raises(ValueError, match='parts'):
+        KNNHook(bank_dataloader={}, query_dataloader={}, parts=())
+
+
+def test_hook_evaluates_each_part(tiny_image_folder, tmp_path):
+    """DoGo's peer gets its own kNN line and scalars, equal to a kNN of
+    the peer's backbone features computed afterwards."""
+    cfg = tiny_config(tiny_image_folder, interval=3, parts=('backbone',
+                                                           'peer'))
+    simclr = cfg['model']
+    peer = dict(backbone=simclr['backbone'], neck=dict(
+        simclr['neck'], with_bias=False, with_last_bn=False,
+        with_last_bias=True, norm_cfg=dict(type='BN1d')))
+    cfg['model'] = dict(type='DoGo', model1=peer,
+                        model2=dict(backbone=dict(peer['backbone'],
+                                                  base_channels=4),
+                                    neck=dict(peer['neck'], in_channels=32)),
+                        data_preprocessor=simclr['data_preprocessor'])
+    cfg['train_dataloader']['dataset']['pipeline'][2]['num_views'] = 4
+    cfg['optim_wrapper'] = dict(
+        constructor='PartsOptimWrapperConstructor',
+        model1=dict(optimizer=dict(type='Adam', lr=1e-3)),
+        model2=dict(optimizer=dict(type='Adam', lr=1e-3)))
+    lines, scalars, runner = run(cfg, tmp_path)
+    assert [line.split(':')[0] for line in lines] == [
+        'kNN (T=0.07) epoch 3', 'kNN (T=0.07) epoch 3 [peer]']
+    from mmssl_kd.evaluation import part_model
+    loaders = runner._hooks[-1]._dataloaders
+    for part, prefix in [('backbone', 'knn/'), ('peer', 'knn/peer/')]:
+        again = knn_evaluate(part_model(runner.model, part), *loaders,
+                             ks=(1, 3, 20))
+        for k in (1, 3, 20):
+            assert runner.message_hub.get_info(f'{prefix}top1_k{k}') == \
+                again[f'top1_k{k}']
+    x = torch.randn(2, 3, 32, 32)
+    runner.model.eval()
+    assert part_model(runner.model, 'peer').extract_feat(x)[-1].shape[1] \
+        == 32  # base_channels 4: the peer's 32-d features, not 64
+    with pytest.raises(ValueError, match="no sub-model `teacher`"):
+        part_model(runner.model, 'teacher')
 
 
 # ---------------------------------------------------------------------------
@@ -179,7 +219,7 @@ def test_tool_loads_checkpoint_and_uses_hook_settings(tiny_image_folder,
     out = capsys.readouterr().out.strip().splitlines()
     assert f"kNN, T=0.5, {tmp_path / 'ckpt.pth'}, backbone" in out
     # a part the model does not have is named in the error
-    with pytest.raises(ValueError, match='--part teacher'):
+    with pytest.raises(ValueError, match='no sub-model `teacher`'):
         tool.main([config, str(tmp_path / 'ckpt.pth'), '--part', 'teacher'])
     assert out[-1] == f"kNN top-1 (k=2): {expected['top1_k2']:.2f}"
 

@@ -4,7 +4,8 @@
 
 For a training run, reads the ``knn/*`` scalars that ``KNNHook`` logged
 (``WORK_DIR/<timestamp>/vis_data/scalars.json``, newest run) and prints one
-row per evaluation; for a folder written by ``tools/benchmarks/knn.py
+row per evaluation (and a table per further part the hook evaluated, such
+as DoGo's ``[peer]``); for a folder written by ``tools/benchmarks/knn.py
 --work-dir``, reads its ``knn_results.json``. With several folders it ends
 with one line per folder: its last top-1.
 """
@@ -35,12 +36,32 @@ def read_knn_rows(work_dir: str) -> List[Dict[str, float]]:
             record = json.loads(line)
             knn = {k[len('knn/'):]: v for k, v in record.items()
                    if k.startswith('knn/')}
-            if knn:
+            if not knn:
+                continue
+            if (rows and rows[-1]['step'] == record['step']
+                    and not knn.keys() & rows[-1].keys()):
+                rows[-1].update(knn)  # another part, same evaluation
+            else:
                 rows.append(dict(knn, step=record['step']))
     if not rows:
         raise ValueError(f'{files[-1]} holds no kNN results: the config '
                          'needs a KNNHook in custom_hooks.')
     return rows
+
+
+def summarise(name: str, rows: List[Dict[str, float]], key: str) -> float:
+    """Print one run's (or one part's) table; return its last ``key``."""
+    keys = sorted((k for k in rows[0] if k.startswith('top1_')),
+                  key=lambda k: int(k.split('_k')[-1]))
+    print(f'{name}\n  iteration ' + ' '.join(f'{k:>11}' for k in keys))
+    for row in rows:
+        print(f'  {row["step"]:>9} ' + ' '.join(
+            f'{row.get(k, float("nan")):>11.2f}' for k in keys))
+    if len(rows) > 1:
+        print(f'  kNN top-1 (k={key.split("_k")[-1]}): {rows[0][key]:.2f} at '
+              f'iteration {rows[0]["step"]} -> {rows[-1][key]:.2f} at '
+              f'iteration {rows[-1]["step"]}')
+    return rows[-1][key]
 
 
 def main() -> None:
@@ -56,18 +77,15 @@ def main() -> None:
             rows = read_knn_rows(work_dir)
         except (FileNotFoundError, ValueError) as err:
             sys.exit(str(err))
-        keys = sorted((k for k in rows[0] if k.startswith('top1_')),
-                      key=lambda k: int(k.split('_k')[-1]))
-        print(f'{work_dir}\n  iteration ' +
-              ' '.join(f'{k:>11}' for k in keys))
-        for row in rows:
-            print(f'  {row["step"]:>9} ' + ' '.join(
-                f'{row.get(k, float("nan")):>11.2f}' for k in keys))
-        last[work_dir] = rows[-1][key]
-        if len(rows) > 1:
-            print(f'  kNN top-1 (k={args.k}): {rows[0][key]:.2f} at '
-                  f'iteration {rows[0]["step"]} -> {rows[-1][key]:.2f} at '
-                  f'iteration {rows[-1]["step"]}')
+        # the trained model's keys are 'top1_k20'; a part's 'peer/top1_k20'
+        parts = [''] + sorted({k.split('/')[0] + '/' for k in rows[0]
+                               if '/' in k})
+        for part in parts:
+            name = work_dir + (f' [{part[:-1]}]' if part else '')
+            last[name] = summarise(name, [
+                {k[len(part):]: v for k, v in row.items()
+                 if k.startswith(part) and '/' not in k[len(part):]}
+                | {'step': row['step']} for row in rows], key)
     if len(last) > 1:
         print(f'kNN top-1 (k={args.k}):')
         for work_dir, value in last.items():

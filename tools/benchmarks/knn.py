@@ -23,7 +23,7 @@ from torch import nn
 import mmssl_kd  # noqa: F401  (registries, safe checkpoint loader)
 from mmssl_kd.apis import add_config_arguments, load_config
 from mmssl_kd.engine.hooks import KNNHook
-from mmssl_kd.evaluation import knn_evaluate
+from mmssl_kd.evaluation import knn_evaluate, part_model
 from mmssl_kd.registry import HOOKS, MODELS
 
 
@@ -41,7 +41,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--part', default='backbone',
         help="sub-model whose backbone gives the features: 'backbone' (the "
-        "trained model, default) or an attribute such as 'teacher'")
+        "trained model, default) or a sub-model with a backbone, such as "
+        "'teacher' (SEED) or 'peer' (DoGo)")
     parser.add_argument('--work-dir',
                         help='write knn_results.json into this folder')
     add_config_arguments(parser)
@@ -73,23 +74,6 @@ def load_model(cfg: Config, checkpoint: str) -> nn.Module:
     return model
 
 
-class _SubModel(nn.Module):
-    """``model.<part>.backbone`` behind the model's data preprocessor, as
-    :func:`knn_evaluate` expects (``data_preprocessor``, ``extract_feat``)."""
-
-    def __init__(self, model: nn.Module, part: str):
-        super().__init__()
-        sub = getattr(model, part, None)
-        if not isinstance(getattr(sub, 'backbone', None), nn.Module):
-            raise ValueError(f'--part {part}: the model has no sub-model '
-                             f'`{part}` with a `backbone`')
-        self.data_preprocessor = model.data_preprocessor
-        self.backbone = sub.backbone
-
-    def extract_feat(self, inputs: torch.Tensor):
-        return self.backbone(inputs)
-
-
 def closest_k(ks: List[int], target: int = 20) -> int:
     """The k reported on the last line: 20 (DINO's choice) or the closest."""
     return min(ks, key=lambda k: (abs(k - target), k))
@@ -106,8 +90,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
                    hook.temperature)
 
     model = load_model(cfg, args.checkpoint)
-    if args.part != 'backbone':
-        model = _SubModel(model, args.part)
+    model = part_model(model, args.part)
     model.to('cuda' if torch.cuda.is_available() else 'cpu')
     results = knn_evaluate(model,
                            Runner.build_dataloader(hook.bank_cfg),

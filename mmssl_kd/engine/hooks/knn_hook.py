@@ -6,7 +6,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import IterBasedTrainLoop
 from torch.utils.data import DataLoader
 
-from ...evaluation.knn import knn_evaluate
+from ...evaluation.knn import knn_evaluate, part_model
 from ...registry import HOOKS
 
 
@@ -21,7 +21,10 @@ class KNNHook(Hook):
     is logged as ``kNN (T=0.07) epoch 3: top1_k10 41.20 ...``, written to the
     visualizer as scalars ``knn/top1_k10``, ... at the current iteration
     (beside the losses), and stored with ``runner.message_hub.update_info``
-    under the same keys.
+    under the same keys.  Each further part in ``parts`` (a sub-model with
+    a ``backbone``, e.g. DoGo's ``'peer'``) is evaluated on the same
+    dataloaders and logged with its name: ``kNN (T=0.07) epoch 3 [peer]:
+    ...`` and ``knn/peer/top1_k10``.
 
     Args:
         bank_dataloader: config of the labelled bank ("train") dataloader.
@@ -31,6 +34,8 @@ class KNNHook(Hook):
         ks: numbers of neighbours.
         temperature: vote temperature ``T``.
         before_train: also evaluate once before the first iteration.
+        parts: the sub-models to evaluate; ``'backbone'`` is the trained
+            model itself.
     """
     # after the hooks that update the model (EMA teachers) on the same event
     priority = 'LOW'
@@ -41,15 +46,20 @@ class KNNHook(Hook):
                  interval: int = 1,
                  ks: Sequence[int] = (10, 20, 200),
                  temperature: float = 0.07,
-                 before_train: bool = False) -> None:
+                 before_train: bool = False,
+                 parts: Sequence[str] = ('backbone', )) -> None:
         if interval < 1:
             raise ValueError(f'interval must be >= 1, got {interval}')
+        if not parts:
+            raise ValueError("parts must name at least one sub-model, e.g. "
+                             "('backbone', )")
         self.bank_cfg = bank_dataloader
         self.query_cfg = query_dataloader
         self.interval = interval
         self.ks = tuple(ks)
         self.temperature = temperature
         self.eval_before_train = before_train
+        self.parts = tuple(parts)
         self._dataloaders: Optional[Tuple[DataLoader, DataLoader]] = None
 
     def before_train(self, runner) -> None:
@@ -80,12 +90,16 @@ class KNNHook(Hook):
         model = runner.model
         if is_model_wrapper(model):
             model = model.module
-        results = knn_evaluate(model, *self._dataloaders, ks=self.ks,
-                               temperature=self.temperature)
-        runner.logger.info(
-            f'kNN (T={self.temperature}) {when}: ' +
-            '  '.join(f'{key} {value:.2f}' for key, value in results.items()))
-        scalars = {f'knn/{key}': value for key, value in results.items()}
-        runner.visualizer.add_scalars(scalars, step=step)
-        for key, value in scalars.items():
-            runner.message_hub.update_info(key, value)
+        for part in self.parts:
+            results = knn_evaluate(part_model(model, part),
+                                   *self._dataloaders, ks=self.ks,
+                                   temperature=self.temperature)
+            name = '' if part == 'backbone' else f' [{part}]'
+            prefix = 'knn/' if part == 'backbone' else f'knn/{part}/'
+            runner.logger.info(
+                f'kNN (T={self.temperature}) {when}{name}: ' + '  '.join(
+                    f'{key} {value:.2f}' for key, value in results.items()))
+            scalars = {prefix + key: value for key, value in results.items()}
+            runner.visualizer.add_scalars(scalars, step=step)
+            for key, value in scalars.items():
+                runner.message_hub.update_info(key, value)
