@@ -1,5 +1,8 @@
-"""Hooks and other engine parts."""
+"""Hooks, optimizer constructors and other engine parts."""
 import mmpretrain.engine  # noqa: F401  (parent registry entries)
 import mmpretrain.visualization  # noqa: F401  (UniversalVisualizer)
 
 from . import hooks  # noqa: F401
+from .optimizers import PartsOptimWrapperConstructor
+
+__all__ = ['PartsOptimWrapperConstructor']
