@@ -153,7 +153,8 @@ def test_loss_terms(reduction):
 
 
 def peer_params(model: DoGo):
-    first = [*model.backbone.parameters(), *model.neck.parameters()]
+    first = [p for name, p in model.named_parameters()
+             if not name.startswith('peer.')]
     return first, list(model.peer.parameters())
 
 
@@ -202,6 +203,8 @@ def test_train_step_steps_each_peer_with_its_own_loss():
     assert {'loss_1', 'loss_2', 'loss_kd_1', 'loss_ssl_2'} <= set(log_vars)
     assert log_vars['loss_1'].item() == pytest.approx(totals[0].item(),
                                                       rel=1e-5)
+    assert log_vars['loss'].item() == pytest.approx(
+        (totals[0] + totals[1]).item(), rel=1e-5)
     for params, old, grad, lr in zip(peer_params(model), before, grads,
                                      LRS):
         for p, p0, g in zip(params, old, grad):
@@ -214,6 +217,101 @@ def test_extract_feat_is_first_peer_backbone():
     model = build().eval()
     x = views()[0]
     assert torch.equal(model(x, mode='tensor')[0], model.backbone(x)[0])
+
+
+def simsiam_cfg(channels: int) -> dict:
+    cfg = peer_cfg(channels)
+    cfg['predictor'] = dict(type='NonLinearNeck', in_channels=8,
+                            hid_channels=6, out_channels=8, with_bias=False,
+                            with_last_bn=False, with_last_bias=True,
+                            with_avg_pool=False, norm_cfg=dict(type='BN1d'))
+    return cfg
+
+
+def simsiam_by_hand(z, p):
+    """-(sg[z'] . p'' + sg[z''] . p') / 2 of normalised vectors."""
+    def cos(a, b):
+        return F.cosine_similarity(a.double(), b.double()).mean().item()
+    return -(cos(z[0], p[1]) + cos(z[1], p[0])) / 2
+
+
+def outputs(peer, inputs):
+    """Normalised projector and predictor outputs, one forward per view."""
+    zs, ps = [], []
+    for x in inputs:
+        z = peer.neck(peer.backbone(x))
+        zs.append(F.normalize(z[0], dim=1))
+        if peer.predictor is not None:
+            ps.append(F.normalize(peer.predictor(z)[0], dim=1))
+    return zs, ps
+
+
+@pytest.mark.parametrize('kinds', [('simclr', 'simsiam'),
+                                   ('simsiam', 'simclr'),
+                                   ('simsiam', 'simsiam')])
+def test_simsiam_peers_follow_official_pairing(kinds):
+    """SSL terms and KL operands of the official train_one_epoch: own
+    matrix from p (SimSiam) or z (SimCLR); target the peer's p (or z of a
+    SimCLR peer), but the peer's z when both are SimSiam."""
+    cfgs = [simsiam_cfg(c) if kind == 'simsiam' else peer_cfg(c)
+            for kind, c in zip(kinds, (8, 12))]
+    model = build(model1=cfgs[0], model2=cfgs[1], lambdas=(3., 5.))
+    inputs = views()
+    with torch.no_grad():
+        outs = [outputs(model, inputs[:2]), outputs(model.peer, inputs[2:])]
+    losses = model.loss(inputs, None)
+    for m, (kind, (z, p)) in enumerate(zip(kinds, outs), start=1):
+        expected = (simsiam_by_hand(z, p) if kind == 'simsiam' else
+                    ntxent_by_hand(*z, 0.5))
+        assert losses[f'loss_ssl_{m}'].item() == pytest.approx(
+            expected, rel=1e-4, abs=1e-6)
+    own = [p if kind == 'simsiam' else z
+           for kind, (z, p) in zip(kinds, outs)]
+    target = ([z for z, _ in outs] if kinds == ('simsiam', 'simsiam')
+              else own)
+    for m, (i, j, lam) in enumerate([(0, 1, 3.), (1, 0, 5.)], start=1):
+        expected = lam * kl_by_hand(own[i][0] @ own[i][1].t(),
+                                    target[j][0] @ target[j][1].t(),
+                                    0.1, 'mean')
+        assert losses[f'loss_kd_{m}'].item() == pytest.approx(expected,
+                                                              rel=1e-4)
+
+
+def test_simsiam_loss_stops_gradient_on_z():
+    """Only the predictor path carries SimSiam's gradient: with the
+    predictor's output fixed, the projector gets none from the SSL term."""
+    model = build(model1=simsiam_cfg(8), model2=None)
+    loss = model.loss(views()[:2], None)['loss_ssl_1']
+    pred_params = list(model.predictor.parameters())
+    grads = torch.autograd.grad(loss, pred_params, allow_unused=True)
+    assert any(g is not None and g.abs().sum() > 0 for g in grads)
+    z = torch.randn(BATCH, 8, requires_grad=True)
+    p = torch.randn(BATCH, 8, requires_grad=True)
+    from mmssl_kd.models.algorithms.dogo import _Outputs
+    out = _Outputs([F.normalize(z, dim=1)] * 2, [F.normalize(p, dim=1)] * 2)
+    DoGo.simsiam_loss(out).backward()
+    assert z.grad is None and p.grad.abs().sum() > 0
+
+
+def test_single_model_baseline():
+    """model2=None: the first peer alone, two views, NT-Xent only, one
+    optimizer key; the same SSL term as inside DoGo."""
+    full = build()
+    alone = build(model2=None)
+    inputs = views()
+    assert alone.peer is None and alone.optim_parts == {'model1': None}
+    losses = alone.loss(inputs[:2], None)
+    assert set(losses) == {'loss_ssl_1'}
+    assert losses['loss_ssl_1'].item() == pytest.approx(
+        full.loss(inputs, None)['loss_ssl_1'].item(), rel=1e-6)
+    with pytest.raises(ValueError, match='expects 2 views'):
+        alone.loss(inputs, None)
+    params = [*alone.backbone.parameters(), *alone.neck.parameters()]
+    wrapper = OptimWrapperDict(model1=OptimWrapper(
+        torch.optim.SGD(params, lr=0.1)))
+    log_vars = alone.train_step(dict(inputs=inputs[:2], data_samples=None),
+                                wrapper)
+    assert set(log_vars) == {'loss', 'loss_1', 'loss_ssl_1'}
 
 
 def ntxent_loss_and_grad(z1, z2, weight):
@@ -262,3 +360,42 @@ def test_two_process_ntxent_matches_single_process(tmp_path):
         loss, grad = torch.load(tmp_path / f'rank{rank}.pt')
         torch.testing.assert_close(loss, ref_loss, rtol=1e-6, atol=1e-7)
         torch.testing.assert_close(grad, ref_grad, rtol=1e-5, atol=1e-6)
+
+
+def separate_ddp_worker(rank, port, out_dir):
+    """Two train steps of DoGo (a SimSiam peer: predictor too) under
+    MMSeparateDistributedDataParallel, different images on each rank."""
+    from mmengine.model import MMSeparateDistributedDataParallel
+    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}',
+                            rank=rank, world_size=WORLD)
+    try:
+        model = build(model1=simsiam_cfg(8), model2=peer_cfg(12))
+        wrapped = MMSeparateDistributedDataParallel(model)
+        wrappers = sgd_wrappers(model)
+        for step in range(2):
+            data = dict(inputs=views(seed=10 * step + rank),
+                        data_samples=None)
+            log_vars = wrapped.train_step(data, wrappers)
+        params = {name.replace('.module.', '.'): p.detach()
+                  for name, p in model.named_parameters()}
+        torch.save(dict(params=params, loss=log_vars['loss']),
+                   out_dir / f'rank{rank}.pt')
+    finally:
+        dist.destroy_process_group()
+
+
+def test_separate_ddp_keeps_both_peers_in_sync(tmp_path):
+    """Each peer's own DDP wrapper averages its gradients: after steps on
+    different images the ranks hold identical parameters, which moved."""
+    mp.spawn(separate_ddp_worker, args=(free_port(), tmp_path),
+             nprocs=WORLD)
+    results = [torch.load(tmp_path / f'rank{r}.pt') for r in range(WORLD)]
+    assert results[0]['loss'] != results[1]['loss']  # different data
+    start = dict(build(model1=simsiam_cfg(8),
+                       model2=peer_cfg(12)).named_parameters())
+    assert results[0]['params'].keys() == start.keys()
+    for key, value in results[0]['params'].items():
+        torch.testing.assert_close(value, results[1]['params'][key], msg=key)
+    moved = {k.split('.')[0] for k, v in results[0]['params'].items()
+             if not torch.equal(v, start[k])}
+    assert moved == {'backbone', 'neck', 'predictor', 'peer'}

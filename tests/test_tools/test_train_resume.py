@@ -77,6 +77,31 @@ env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'),
                mp_cfg=dict(mp_start_method='fork'))
 """
 
+# DoGo: two peers, each with its own optimizer (Adam and SGD with momentum,
+# so both optimizer states matter) and the same schedule; the augmentations
+# and data loading as in the MoCo config.
+DOGO_CONFIG = MOCO_CONFIG.split('neck = dict(')[0] + """
+train_dataloader['dataset']['pipeline'][1]['num_views'] = 4
+neck = dict(type='NonLinearNeck', hid_channels=32, out_channels=16,
+            num_layers=2, with_bias=False, with_last_bn=False,
+            with_last_bias=True, with_avg_pool=True,
+            norm_cfg=dict(type='BN1d'))
+model = dict(
+    type='DoGo',
+    data_preprocessor=dict(type='SelfSupDataPreprocessor',
+                           mean=[123.675, 116.28, 103.53],
+                           std=[58.395, 57.12, 57.375], to_rgb=True),
+    model1=dict(backbone=dict(type='ResNet_CIFAR', depth=18, stem_channels=8,
+                              base_channels=8, norm_cfg=dict(type='BN')),
+                neck=dict(neck, in_channels=64)),
+    model2=dict(backbone=dict(type='CIFARResNet', depth=20),
+                neck=dict(neck, in_channels=64)))
+optim_wrapper = dict(
+    constructor='PartsOptimWrapperConstructor',
+    model1=dict(optimizer=dict(type='Adam', lr=1e-3, weight_decay=1e-6)),
+    model2=dict(optimizer=dict(type='SGD', lr=0.05, momentum=0.9)))
+""" + MOCO_CONFIG[MOCO_CONFIG.index('param_scheduler'):]
+
 # The interrupted run must be the same 2-epoch run, stopped: a run with
 # max_epochs=1 is a different run, because MoCoV3's momentum follows a cosine
 # over `max_iters`.  This hook ends the process after the checkpoint of
@@ -196,9 +221,13 @@ def assert_identical(a, b, where: str = 'checkpoint') -> None:
         assert a == b, f'{where}: {a!r} != {b!r}'
 
 
-def test_resume_is_exact(tmp_path, tiny_image_folder):
-    config = write_config(tmp_path / 'moco.py', tiny_image_folder,
-                          MOCO_CONFIG)
+@pytest.mark.parametrize('body,extra_state', [
+    (MOCO_CONFIG, 'momentum_encoder.'),
+    (DOGO_CONFIG, 'peer.'),
+], ids=['mocov3', 'dogo'])
+def test_resume_is_exact(tmp_path, tiny_image_folder, body, extra_state):
+    """Every tensor of the model, optimizer(s) and schedulers equal."""
+    config = write_config(tmp_path / 'moco.py', tiny_image_folder, body)
     stopped = write_config(tmp_path / 'moco_stopped.py', tiny_image_folder,
                            STOPPED_CONFIG)
     (tmp_path / 'stop_after_epoch.py').write_text(
@@ -220,9 +249,12 @@ def test_resume_is_exact(tmp_path, tiny_image_folder):
 
     full = load_checkpoint_file(str(tmp_path / 'full' / 'epoch_2.pth'))
     resumed = load_checkpoint_file(str(tmp_path / 'resumed' / 'epoch_2.pth'))
-    momentum_keys = [k for k in full['state_dict']
-                     if k.startswith('momentum_encoder.')]
-    assert momentum_keys, 'the momentum encoder is part of the state'
+    assert any(k.startswith(extra_state) for k in full['state_dict']), \
+        f'{extra_state} (momentum encoder, second peer) is in the state'
+    if body is DOGO_CONFIG:  # one optimizer state per peer, both stepped
+        assert set(full['optimizer']) == {'model1', 'model2'}
+        assert all(full['optimizer'][key]['state']
+                   for key in ('model1', 'model2'))
     for key in ('state_dict', 'optimizer', 'param_schedulers'):
         assert_identical(full[key], resumed[key], key)
     assert full['meta']['iter'] == resumed['meta']['iter'] == 4

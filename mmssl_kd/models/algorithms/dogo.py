@@ -3,7 +3,8 @@
 Online mutual self-supervised distillation of two peers, following the
 official code (NeurAI-Lab/DoGo, branch ``dogo``).
 """
-from typing import Dict, List, Optional, Tuple, Union
+import contextlib
+from typing import Dict, List, NamedTuple, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -16,20 +17,45 @@ from mmssl_kd.registry import MODELS
 from ..losses import NTXentLoss, SimilarityDistillationLoss
 
 ModuleOrCfg = Union[dict, nn.Module]
-OPTIM_KEYS = ('model1', 'model2')
 
 
 def _build(cfg: ModuleOrCfg) -> nn.Module:
     return cfg if isinstance(cfg, nn.Module) else MODELS.build(cfg)
 
 
-class DoGoPeer(BaseModule):
-    """The second peer: ``backbone`` + ``neck``, like the first."""
+def _peer_forward(backbone: nn.Module, neck: nn.Module,
+                  predictor: Optional[nn.Module], x: torch.Tensor
+                  ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """Projector output z and predictor output p (None without one)."""
+    z = neck(backbone(x))
+    p = None if predictor is None else predictor(z)[0]
+    return z[0], p
 
-    def __init__(self, backbone: ModuleOrCfg, neck: ModuleOrCfg):
+
+class DoGoPeer(BaseModule):
+    """The second peer: ``backbone`` + ``neck`` (+ ``predictor``).
+
+    Its ``forward`` gives ``(z, p)``, so that a DDP wrapper around the peer
+    (``MMSeparateDistributedDataParallel``) sees every forward.
+    """
+
+    def __init__(self, backbone: ModuleOrCfg, neck: ModuleOrCfg,
+                 predictor: Optional[ModuleOrCfg] = None):
         super().__init__()
         self.backbone = _build(backbone)
         self.neck = _build(neck)
+        self.predictor = None if predictor is None else _build(predictor)
+
+    def forward(self, x: torch.Tensor
+                ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """(B, 3, H, W) views -> projector and predictor outputs."""
+        return _peer_forward(self.backbone, self.neck, self.predictor, x)
+
+
+class _Outputs(NamedTuple):
+    """A peer's L2-normalised outputs for its two views."""
+    z: List[torch.Tensor]  # projector outputs
+    p: Optional[List[torch.Tensor]]  # predictor outputs (SimSiam only)
 
 
 @MODELS.register_module()
@@ -64,25 +90,38 @@ class DoGo(BaseModel):
     per rank (the official code runs ``DataParallel``: one B x B matrix
     over the whole batch); NT-Xent gathers its negatives from all ranks.
 
-    Inputs are four views per image: views 0, 1 for model 1 and views 2, 3
+    **SimSiam peer.**  A peer with a ``predictor`` is a SimSiam model: its
+    SSL loss is ``-(sg[z'] . p'' + sg[z''] . p') / 2`` (normalised
+    vectors) and its own similarity matrix is that of its predictor
+    outputs ``p``.  The target it distils from is the peer's ``p`` (the
+    projector output ``z`` of a SimCLR peer), except when both peers are
+    SimSiam: then each distils from the other's projector outputs ``z``.
+    This is the official ``train_one_epoch``.
+
+    **Baseline.**  ``model2=None`` trains the first peer alone with its SSL
+    loss: the single-model SimCLR (or SimSiam) baseline with the same
+    code, views and BN statistics.
+
+    Inputs are two views per peer: views 0, 1 for model 1 and views 2, 3
     for model 2 (``MultiView(num_views=[2, 2], transforms=[aug1, aug2])``).
+    Each view is a separate forward, so BatchNorm statistics are per view,
+    as in the official ``model(x, y)``.
 
     Each peer has its own optimizer: :meth:`train_step` takes an
-    ``OptimWrapperDict`` with keys ``'model1'`` (parameters of
-    ``backbone`` and ``neck``) and ``'model2'`` (parameters of ``peer``),
-    computes both losses from one forward and steps each optimizer with
-    its own peer's loss.  The detached targets mean no gradient crosses
-    between peers.  A runner config therefore needs an optimizer wrapper
-    constructor that builds this dict (MMEngine's default path wants one
-    sub-module per key); for multi-GPU, wrap with
-    ``MMSeparateDistributedDataParallel``, as GANs do.
+    ``OptimWrapperDict`` with the keys of :attr:`optim_parts`, computes
+    both losses from one forward and steps each optimizer with its own
+    peer's loss; the detached targets mean no gradient crosses between
+    peers.  Configs build the dict with ``PartsOptimWrapperConstructor``;
+    multi-GPU runs wrap the model with ``MMSeparateDistributedDataParallel``
+    (``model_wrapper_cfg``), as GANs do.
 
     Args:
-        model1: ``dict(backbone=..., neck=...)`` of the first peer (the
-            one evaluated; kept at ``self.backbone`` / ``self.neck``).
-        model2: ``dict(backbone=..., neck=...)`` of the second peer (at
-            ``self.peer``).  Necks return a tuple whose first item is the
-            (B, D) embedding, e.g. ``NonLinearNeck``.
+        model1: ``dict(backbone=..., neck=..., predictor=None)`` of the first
+            peer (the one evaluated; kept at ``self.backbone``, ``self.neck``
+            and ``self.predictor``).
+        model2: the same for the second peer (at ``self.peer``), or None for
+            the single-model baseline.  Necks and predictors return a tuple
+            whose first item is the (B, D) output, e.g. ``NonLinearNeck``.
         lambdas: ``(lambda_1, lambda_2)``, the KL weights of each peer.
         tau_kd: temperature of the similarity softmax (official 0.1).
         temperature: NT-Xent temperature (official 0.5).
@@ -93,7 +132,7 @@ class DoGo(BaseModel):
 
     def __init__(self,
                  model1: Dict[str, ModuleOrCfg],
-                 model2: Dict[str, ModuleOrCfg],
+                 model2: Optional[Dict[str, ModuleOrCfg]] = None,
                  lambdas: Tuple[float, float] = (100., 1.),
                  tau_kd: float = 0.1,
                  temperature: float = 0.5,
@@ -107,9 +146,11 @@ class DoGo(BaseModel):
             data_preprocessor = dict(type='SelfSupDataPreprocessor')
         super().__init__(data_preprocessor=_build(data_preprocessor),
                          init_cfg=init_cfg)
-        self.backbone = _build(model1['backbone'])
-        self.neck = _build(model1['neck'])
-        self.peer = DoGoPeer(**model2)
+        first = DoGoPeer(**model1)
+        self.backbone = first.backbone
+        self.neck = first.neck
+        self.predictor = first.predictor
+        self.peer = None if model2 is None else DoGoPeer(**model2)
         self.lambdas = tuple(lambdas)
         self.kd_reduction = kd_reduction
         self.ssl_criterion = NTXentLoss(temperature)
@@ -120,6 +161,14 @@ class DoGo(BaseModel):
     def tau_kd(self) -> float:
         """Temperature of both similarity softmaxes."""
         return self.kd_criterion.student_temp
+
+    @property
+    def optim_parts(self) -> Dict[str, Optional[str]]:
+        """Optimizer key -> child module (None: all but the named ones),
+        for ``PartsOptimWrapperConstructor`` and :meth:`train_step`."""
+        if self.peer is None:
+            return {'model1': None}
+        return {'model1': None, 'model2': 'peer'}
 
     def extract_feat(self, inputs: torch.Tensor) -> Tuple[torch.Tensor]:
         """Backbone features of the first peer."""
@@ -156,9 +205,24 @@ class DoGo(BaseModel):
             kl = kl / sim_own.shape[1]  # mean over B * B elements
         return kl
 
-    def _embed(self, backbone: nn.Module, neck: nn.Module,
-               x: torch.Tensor) -> torch.Tensor:
-        return F.normalize(neck(backbone(x))[0].float(), dim=1)
+    @staticmethod
+    def simsiam_loss(out: _Outputs) -> torch.Tensor:
+        """SimSiam's symmetric negative cosine with stop-gradient on z."""
+        (z1, z2), (p1, p2) = out.z, out.p
+        return -((z1.detach() * p2).sum(1).mean() +
+                 (z2.detach() * p1).sum(1).mean()) / 2
+
+    def _outputs(self, m: int, inputs: List[torch.Tensor]) -> _Outputs:
+        """Peer ``m``'s outputs, one forward per view (BN per view)."""
+        if m == 1:
+            outs = [_peer_forward(self.backbone, self.neck, self.predictor, x)
+                    for x in inputs]
+        else:
+            outs = [self.peer(x) for x in inputs]
+        zs = [F.normalize(z.float(), dim=1) for z, _ in outs]
+        if outs[0][1] is None:
+            return _Outputs(zs, None)
+        return _Outputs(zs, [F.normalize(p.float(), dim=1) for _, p in outs])
 
     def loss(self, inputs: List[torch.Tensor],
              data_samples: Optional[List[DataSample]] = None
@@ -167,24 +231,32 @@ class DoGo(BaseModel):
 
         Returns ``loss_ssl_m`` and ``loss_kd_m`` (already weighted by
         ``lambda_m``) for ``m = 1, 2``; peer m's total is the sum of its
-        two terms.
+        two terms.  Without a second peer: ``loss_ssl_1`` only.
         """
-        if len(inputs) != 4:
-            raise ValueError(f'DoGo expects 4 views per image (2 per '
-                             f'peer), got {len(inputs)}')
-        # one forward per view: BN statistics per view, as a
-        # ``model(x_i, x_j)`` SimCLR forward has them
-        views = [[self._embed(self.backbone, self.neck, x)
-                  for x in inputs[:2]],
-                 [self._embed(self.peer.backbone, self.peer.neck, x)
-                  for x in inputs[2:]]]
-        with torch.autocast(inputs[0].device.type, enabled=False):
-            sims = [a @ b.t() for a, b in views]
+        num_peers = 1 if self.peer is None else 2
+        if len(inputs) != 2 * num_peers:
+            raise ValueError(
+                f'DoGo with {num_peers} peer(s) expects {2 * num_peers} '
+                f'views per image (2 per peer), got {len(inputs)}; set '
+                'the pipeline\'s MultiView num_views accordingly.')
+        outs = [self._outputs(m, inputs[2 * m - 2:2 * m])
+                for m in range(1, num_peers + 1)]
         losses = {}
-        for m, (own, peer) in enumerate([(0, 1), (1, 0)], start=1):
-            losses[f'loss_ssl_{m}'] = self.ssl_criterion(*views[own])
-            losses[f'loss_kd_{m}'] = self.lambdas[own] * self.kl_divergence(
-                sims[own], sims[peer].detach())
+        for m, out in enumerate(outs, start=1):
+            losses[f'loss_ssl_{m}'] = (self.ssl_criterion(*out.z)
+                                       if out.p is None else
+                                       self.simsiam_loss(out))
+        if len(outs) == 1:
+            return losses
+        both_simsiam = all(out.p is not None for out in outs)
+        with torch.autocast(inputs[0].device.type, enabled=False):
+            own = [out.p or out.z for out in outs]
+            target = [out.z for out in outs] if both_simsiam else own
+            for m, (i, j) in enumerate([(0, 1), (1, 0)], start=1):
+                sim_own = own[i][0] @ own[i][1].t()
+                sim_peer = target[j][0].detach() @ target[j][1].detach().t()
+                losses[f'loss_kd_{m}'] = self.lambdas[i] * self.kl_divergence(
+                    sim_own, sim_peer)
         return losses
 
     def train_step(self, data: Union[dict, tuple, list],
@@ -194,22 +266,26 @@ class DoGo(BaseModel):
 
         Args:
             data: a batch from the dataloader.
-            optim_wrapper: ``OptimWrapperDict(model1=..., model2=...)``.
+            optim_wrapper: ``OptimWrapperDict`` with the keys of
+                :attr:`optim_parts` (``model1``, ``model2``).
 
         Returns:
-            The log variables: ``loss_1``, ``loss_2`` (the peers' totals)
-            and every term of :meth:`loss`.
+            The log variables: ``loss_1``, ``loss_2`` (the peers' totals),
+            ``loss`` (their sum, for logs only) and every term of
+            :meth:`loss`.
         """
-        wrappers = [optim_wrapper[key] for key in OPTIM_KEYS]
-        with wrappers[0].optim_context(self), \
-                wrappers[1].optim_context(self):
+        wrappers = [optim_wrapper[key] for key in self.optim_parts]
+        with contextlib.ExitStack() as stack:
+            for wrapper in wrappers:
+                stack.enter_context(wrapper.optim_context(self))
             data = self.data_preprocessor(data, True)
             losses = self._run_forward(data, mode='loss')
-        log_vars = {}
+        log_vars = {'loss': 0.}
         for m, wrapper in enumerate(wrappers, start=1):
             total, peer_vars = self.parse_losses(
                 {k: v for k, v in losses.items() if k.endswith(f'_{m}')})
             peer_vars[f'loss_{m}'] = peer_vars.pop('loss')
             log_vars.update(peer_vars)
+            log_vars['loss'] = log_vars['loss'] + peer_vars[f'loss_{m}']
             wrapper.update_params(total)
         return log_vars
