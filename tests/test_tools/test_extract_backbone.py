@@ -1,0 +1,77 @@
+"""tools/model_converters/extract_backbone.py: a sub-model's backbone as a
+backbone-only state dict that loads with weights_only=True and gives the
+same features as inside the model."""
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+from mmengine.registry import DefaultScope
+
+from mmssl_kd.registry import MODELS
+
+REPO = Path(__file__).resolve().parents[2]
+TOOL = REPO / 'tools' / 'model_converters' / 'extract_backbone.py'
+
+
+def load_tool():
+    spec = importlib.util.spec_from_file_location('extract_backbone', TOOL)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
+
+
+def peer(depth: int) -> dict:
+    return dict(backbone=dict(type='CIFARResNet', depth=depth),
+                neck=dict(type='NonLinearNeck', in_channels=64,
+                          hid_channels=16, out_channels=8, with_bias=False,
+                          with_last_bn=False, with_last_bias=True,
+                          norm_cfg=dict(type='BN1d')))
+
+
+@pytest.fixture
+def dogo_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    with DefaultScope.overwrite_default_scope('mmssl_kd'):
+        model = MODELS.build(dict(type='DoGo', model1=peer(20),
+                                  model2=peer(32)))
+    model.train()
+    model.loss([torch.randn(4, 3, 32, 32) for _ in range(4)])  # BN stats
+    path = tmp_path / 'epoch_1.pth'
+    torch.save(dict(state_dict=model.state_dict(),
+                    meta=dict(epoch=1, iter=7)), path)
+    return model.eval(), path
+
+
+@pytest.mark.parametrize('part,depth', [('backbone', 20), ('peer', 32)])
+def test_extracted_backbone_gives_the_same_features(dogo_checkpoint,
+                                                    tmp_path, part, depth):
+    model, ckpt = dogo_checkpoint
+    out = tmp_path / f'{part}.pth'
+    load_tool().main([str(ckpt), str(out), '--part', part])
+    saved = torch.load(out, weights_only=True)
+    assert saved['meta']['part'] == part and saved['meta']['iter'] == 7
+    with DefaultScope.overwrite_default_scope('mmssl_kd'):
+        backbone = MODELS.build(dict(type='CIFARResNet', depth=depth))
+    backbone.load_state_dict(saved['state_dict'], strict=True)
+    backbone.eval()
+    inside = model.backbone if part == 'backbone' else model.peer.backbone
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(backbone(x)[-1], inside(x)[-1])
+
+
+def test_refuses_to_overwrite_and_names_parts(dogo_checkpoint, tmp_path,
+                                              capsys):
+    _, ckpt = dogo_checkpoint
+    out = tmp_path / 'out.pth'
+    out.write_bytes(b'keep me')
+    with pytest.raises(SystemExit):
+        load_tool().main([str(ckpt), str(out)])
+    assert 'pass --force' in capsys.readouterr().err
+    assert out.read_bytes() == b'keep me'
+    with pytest.raises(SystemExit):
+        load_tool().main([str(ckpt), str(tmp_path / 'x.pth'),
+                          '--part', 'teacher'])
+    err = capsys.readouterr().err
+    assert "'teacher.backbone.'" in err and "'peer'" in err

@@ -1,0 +1,81 @@
+"""Pull one sub-model's backbone out of an mmssl_kd checkpoint.
+
+    python tools/model_converters/extract_backbone.py CKPT OUT [--part peer]
+
+``--part backbone`` (default) is the trained model (the student, DoGo's
+first peer); ``peer`` is DoGo's second peer, ``teacher`` SEED's frozen
+teacher.  OUT gets ``{'state_dict', 'meta'}`` whose keys are the backbone's
+own (``conv1.weight``, ...), so it loads into a bare backbone
+(``init_cfg=dict(type='Pretrained', checkpoint=OUT)``) or into an
+``ImageClassifier`` with ``prefix`` left out.  Only tensors and plain
+values are written: the file loads with ``torch.load(weights_only=True)``.
+"""
+import argparse
+import os
+import os.path as osp
+from typing import Dict, List, Optional
+
+import torch
+
+from mmssl_kd.compat import load_checkpoint_file, trust_checkpoints
+
+
+def extract(state_dict: Dict[str, torch.Tensor],
+            part: str = 'backbone') -> Dict[str, torch.Tensor]:
+    """The tensors under ``<part>.backbone.`` (``backbone.`` for
+    ``part='backbone'``), with that prefix removed.
+
+    Raises:
+        KeyError: no key has the prefix; the message lists the parts the
+            checkpoint has.
+    """
+    prefix = 'backbone.' if part == 'backbone' else f'{part}.backbone.'
+    out = {key[len(prefix):]: value for key, value in state_dict.items()
+           if key.startswith(prefix)}
+    if not out:
+        parts = sorted({key.split('.backbone.')[0] for key in state_dict
+                        if '.backbone.' in key})
+        raise KeyError(
+            f'no key starts with {prefix!r}; parts with a backbone in this '
+            f"checkpoint: {['backbone'] + parts}")
+    return out
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    parser = argparse.ArgumentParser(
+        description="Write one sub-model's backbone weights of an mmssl_kd "
+        'checkpoint as a backbone-only state dict.')
+    parser.add_argument('checkpoint', help='mmssl_kd training checkpoint')
+    parser.add_argument('out', help='the .pth file to write')
+    parser.add_argument(
+        '--part', default='backbone',
+        help="'backbone' (the trained model, default), 'peer' (DoGo's "
+        "second peer), 'teacher' (SEED), ...")
+    parser.add_argument('--force', action='store_true',
+                        help='overwrite OUT if it exists')
+    parser.add_argument('--trust-checkpoint', action='store_true',
+                        help='load CHECKPOINT as a full pickle (runs any '
+                        'code in it): only for files you trust')
+    args = parser.parse_args(argv)
+    if osp.exists(args.out) and not args.force:
+        parser.error(f'{args.out} exists; pass --force to overwrite it')
+    if args.trust_checkpoint:
+        trust_checkpoints([args.checkpoint])
+    ckpt = load_checkpoint_file(args.checkpoint, map_location='cpu')
+    state = ckpt.get('state_dict', ckpt)
+    try:
+        weights = extract(state, args.part)
+    except KeyError as err:
+        parser.error(f'{args.checkpoint}: {err.args[0]}')
+    meta = dict(source=osp.abspath(args.checkpoint), part=args.part)
+    for key in ('epoch', 'iter'):
+        if key in ckpt.get('meta', {}):
+            meta[key] = ckpt['meta'][key]
+    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+    torch.save(dict(state_dict=weights, meta=meta), args.out)
+    print(f'{args.checkpoint} [{args.part}] -> {args.out} '
+          f'({len(weights)} tensors)')
+
+
+if __name__ == '__main__':
+    main()
