@@ -3,7 +3,10 @@
 # CIFAR-10 ResNet-20 <- ResNet-56 recipe on a 2-core CPU, 2 data workers;
 # the online kNN runs at the end on a class-balanced 10k-image bank and the
 # 10k test images.
-_base_ = ['./seed_resnet20-cifar_resnet56-cifar-sup_1xb256-coslr-200e_cifar10.py']
+_base_ = [
+    './seed_resnet20-cifar_resnet56-cifar-sup_1xb256-coslr-200e_cifar10.py',
+    '../_base_/datasets/cifar10_knn-demo.py',
+]
 
 train_cfg = dict(max_epochs=1)
 param_scheduler = [
@@ -14,20 +17,5 @@ param_scheduler = [
 ]
 train_dataloader = dict(num_workers=2)
 
-knn_bank = dict(
-    batch_size=512,
-    num_workers=2,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='default_collate'),
-    dataset=dict(type='ImageFolder', data_root='data/cifar10', split='train',
-                 num_per_class=1000, pipeline=[
-                     dict(type='LoadImageFromFile'),
-                     dict(type='PackInputs')]))
-custom_hooks = [
-    dict(type='KNNHook', interval=1, ks=(10, 20, 200), temperature=0.07,
-         bank_dataloader=knn_bank,
-         query_dataloader=dict(
-             knn_bank, dataset=dict(knn_bank['dataset'], split='test',
-                                    num_per_class=None))),
-]
+custom_hooks = [dict(_base_.knn_demo_hook)]
 default_hooks = dict(logger=dict(interval=20))
