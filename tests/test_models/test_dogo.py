@@ -4,6 +4,7 @@ gloo NT-Xent equal to the single-process one."""
 import copy
 import math
 import socket
+from pathlib import Path
 
 import pytest
 import torch
@@ -291,6 +292,29 @@ def test_simsiam_loss_stops_gradient_on_z():
     out = _Outputs([F.normalize(z, dim=1)] * 2, [F.normalize(p, dim=1)] * 2)
     DoGo.simsiam_loss(out).backward()
     assert z.grad is None and p.grad.abs().sum() > 0
+
+
+def test_first_peer_starts_where_its_baseline_does():
+    """Same seed, then init_weights as the Runner does: the ResNet-20 of the
+    DoGo demo starts from the weights of its SimCLR baseline (the peer is
+    built from a copy of the random state)."""
+    from mmengine.config import Config
+    from mmengine.logging import MMLogger
+    configs = Path(__file__).resolve().parents[2] / 'configs' / 'dogo'
+    params = []
+    for name in ('dogo_resnet20-cifar_resnet56-cifar_1xb256-adam-1e_cifar10'
+                 '-demo.py', 'simclr_resnet20-cifar_1xb256-adam-1e_cifar10'
+                 '-demo.py'):
+        torch.manual_seed(0)
+        with DefaultScope.overwrite_default_scope('mmssl_kd'):
+            model = MODELS.build(Config.fromfile(configs / name).model)
+        MMLogger.get_instance('mmengine', log_level='WARNING')
+        model.init_weights()
+        params.append({k: v for k, v in model.named_parameters()
+                       if not k.startswith('peer.')})
+    assert params[0].keys() == params[1].keys()
+    for key, value in params[0].items():
+        assert torch.equal(value, params[1][key]), key
 
 
 def test_single_model_baseline():

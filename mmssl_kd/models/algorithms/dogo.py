@@ -100,7 +100,9 @@ class DoGo(BaseModel):
 
     **Baseline.**  ``model2=None`` trains the first peer alone with its SSL
     loss: the single-model SimCLR (or SimSiam) baseline with the same
-    code, views and BN statistics.
+    code, views and BN statistics.  Under the same seed the first peer
+    starts from the same weights in both (the peer is built from a copy of
+    the random state), so a comparison at equal iterations is paired.
 
     Inputs are two views per peer: views 0, 1 for model 1 and views 2, 3
     for model 2 (``MultiView(num_views=[2, 2], transforms=[aug1, aug2])``).
@@ -150,7 +152,10 @@ class DoGo(BaseModel):
         self.backbone = first.backbone
         self.neck = first.neck
         self.predictor = first.predictor
-        self.peer = None if model2 is None else DoGoPeer(**model2)
+        # the peer's construction draws from a copy of the RNG: the first
+        # peer is initialised exactly as in its single-model baseline
+        with torch.random.fork_rng(devices=[]):
+            self.peer = None if model2 is None else DoGoPeer(**model2)
         self.lambdas = tuple(lambdas)
         self.kd_reduction = kd_reduction
         self.ssl_criterion = NTXentLoss(temperature)
