@@ -1,4 +1,5 @@
 """Shared fixtures: a tiny class-folder dataset made of small JPEG images."""
+import socket
 from pathlib import Path
 
 import cv2
@@ -28,3 +29,11 @@ def make_image_folder(root: Path, splits=('train', 'test'), classes=2,
 def tiny_image_folder(tmp_path_factory) -> Path:
     """``<root>/{train,test}/class_{0,1}/{0..3}.jpg``, 40x40 px."""
     return make_image_folder(tmp_path_factory.mktemp('tiny_data'))
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A free TCP port on localhost, for a 2-process gloo test."""
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]

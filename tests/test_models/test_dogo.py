@@ -3,7 +3,6 @@ cross-gradient between peers, one optimizer per peer, and a 2-process
 gloo NT-Xent equal to the single-process one."""
 import copy
 import math
-import socket
 from pathlib import Path
 
 import pytest
@@ -371,14 +370,9 @@ def worker(rank, port, out_dir):
         dist.destroy_process_group()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
-
-def test_two_process_ntxent_matches_single_process(tmp_path):
-    mp.spawn(worker, args=(free_port(), tmp_path), nprocs=WORLD)
+def test_two_process_ntxent_matches_single_process(tmp_path, free_port):
+    mp.spawn(worker, args=(free_port, tmp_path), nprocs=WORLD)
     ref_loss, ref_grad = ntxent_loss_and_grad(*problem())
     for rank in range(WORLD):
         loss, grad = torch.load(tmp_path / f'rank{rank}.pt')
@@ -408,10 +402,10 @@ def separate_ddp_worker(rank, port, out_dir):
         dist.destroy_process_group()
 
 
-def test_separate_ddp_keeps_both_peers_in_sync(tmp_path):
+def test_separate_ddp_keeps_both_peers_in_sync(tmp_path, free_port):
     """Each peer's own DDP wrapper averages its gradients: after steps on
     different images the ranks hold identical parameters, which moved."""
-    mp.spawn(separate_ddp_worker, args=(free_port(), tmp_path),
+    mp.spawn(separate_ddp_worker, args=(free_port, tmp_path),
              nprocs=WORLD)
     results = [torch.load(tmp_path / f'rank{r}.pt') for r in range(WORLD)]
     assert results[0]['loss'] != results[1]['loss']  # different data

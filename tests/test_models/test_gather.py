@@ -1,6 +1,5 @@
 """All-gathers: identity in one process; a 2-process gloo run of a
 gathered contrastive loss equals the single-process loss and gradient."""
-import socket
 
 import torch
 import torch.distributed as dist
@@ -65,11 +64,6 @@ def worker(rank, port, out_dir):
         dist.destroy_process_group()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
 
 def test_identity_in_one_process():
     x = torch.randn(3, 4, requires_grad=True)
@@ -80,8 +74,8 @@ def test_identity_in_one_process():
     assert torch.equal(y, x) and torch.equal(x.grad, torch.ones(3, 4))
 
 
-def test_two_process_gloo_matches_single_process(tmp_path):
-    mp.spawn(worker, args=(free_port(), tmp_path), nprocs=WORLD)
+def test_two_process_gloo_matches_single_process(tmp_path, free_port):
+    mp.spawn(worker, args=(free_port, tmp_path), nprocs=WORLD)
     ranks = [torch.load(tmp_path / f'rank{r}.pt') for r in range(WORLD)]
     ref_loss, ref_grad = loss_and_grad(problem()[0], lambda z: z)
 

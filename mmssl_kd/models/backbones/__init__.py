@@ -1,5 +1,6 @@
 """Backbones that MMPretrain and timm lack."""
 from .cifar_resnet import CIFARResNet
+from .multilayer_vit import MultiLayerCLSViT
 from .torchvision_backbone import TorchvisionBackbone
 
-__all__ = ['CIFARResNet', 'TorchvisionBackbone']
+__all__ = ['CIFARResNet', 'MultiLayerCLSViT', 'TorchvisionBackbone']
