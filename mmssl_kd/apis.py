@@ -1,9 +1,11 @@
-"""What every command-line tool does with a config before it runs."""
+"""What every command-line tool does with a config and a checkpoint."""
 import argparse
 import os.path as osp
 from typing import Iterable, Optional
 
 from mmengine.config import Config, DictAction
+from mmengine.runner import load_checkpoint
+from torch import nn
 
 from mmssl_kd.compat import check_config_file, trust_checkpoints
 
@@ -50,3 +52,18 @@ def load_config(path: str,
     trust_checkpoints(list(trusted) +
                       list(cfg.get('trusted_checkpoints', None) or []))
     return cfg
+
+
+def load_model(cfg: Config, checkpoint: str) -> nn.Module:
+    """Build ``cfg.model`` with the config's top-level data preprocessor (as
+    the Runner does); load ``checkpoint`` (through the safe loader), or for
+    ``'random'`` initialise the weights."""
+    from mmssl_kd.registry import MODELS  # registers the models first
+    model_cfg = cfg.model.copy()
+    model_cfg.setdefault('data_preprocessor', cfg.get('data_preprocessor'))
+    model = MODELS.build(model_cfg)
+    if checkpoint == 'random':
+        model.init_weights()
+    else:
+        load_checkpoint(model, checkpoint, map_location='cpu')
+    return model

@@ -133,32 +133,53 @@ def _eval_mode(model: nn.Module) -> Iterator[None]:
 
 
 class SubModelFeatures(nn.Module):
-    """``model.<part>.backbone`` behind ``model``'s data preprocessor.
+    """A sub-model's backbone, or one block of it, behind ``model``'s data
+    preprocessor.
 
     Gives :func:`knn_evaluate` (which needs ``data_preprocessor`` and
-    ``extract_feat``) the features of a sub-model: DoGo's ``peer``, SEED's
-    ``teacher``, ...  ``part='backbone'`` is the model itself.
+    ``extract_feat``) the features of ``model.<part>.backbone`` (DoGo's
+    ``peer``, SEED's ``teacher``; ``part='backbone'`` is ``model.backbone``)
+    and, with ``block``, of one of its outputs: ``block`` counts from 1
+    (the paper's layer numbers for SDSSL's ``MultiLayerCLSViT``, which
+    returns every block).
     """
 
-    def __init__(self, model: nn.Module, part: str):
+    def __init__(self, model: nn.Module, part: str = 'backbone',
+                 block: Optional[int] = None):
         super().__init__()
-        sub = getattr(model, part, None)
+        sub = model if part == 'backbone' else getattr(model, part, None)
         if not isinstance(getattr(sub, 'backbone', None), nn.Module):
             raise ValueError(
                 f'part {part!r}: {type(model).__name__} has no sub-model '
                 f'`{part}` with a `backbone`; use \'backbone\' for the '
                 'trained model itself.')
+        if block is not None and block < 1:
+            raise ValueError(f'block counts from 1, got {block}')
         self.data_preprocessor = model.data_preprocessor
         self.backbone = sub.backbone
+        self.block = block
 
     def extract_feat(self, inputs: torch.Tensor):
-        """Backbone features of the sub-model."""
-        return self.backbone(inputs)
+        """Backbone features of the sub-model (of one block)."""
+        out = self.backbone(inputs)
+        if self.block is None:
+            return out
+        if not isinstance(out, (tuple, list)) or len(out) < self.block:
+            num = len(out) if isinstance(out, (tuple, list)) else 1
+            raise ValueError(
+                f'block {self.block}: the backbone gives {num} output(s); '
+                'per-block features need a backbone that returns every '
+                "block, e.g. MultiLayerCLSViT.")
+        return (out[self.block - 1], )
 
 
-def part_model(model: nn.Module, part: str = 'backbone') -> nn.Module:
-    """``model`` for ``'backbone'``, else :class:`SubModelFeatures`."""
-    return model if part == 'backbone' else SubModelFeatures(model, part)
+def part_model(model: nn.Module, part: str = 'backbone',
+               block: Optional[int] = None) -> nn.Module:
+    """``model`` itself for its backbone's default features, else
+    :class:`SubModelFeatures`."""
+    if part == 'backbone' and block is None:
+        return model
+    return SubModelFeatures(model, part, block)
 
 
 def _to_vector(out) -> torch.Tensor:

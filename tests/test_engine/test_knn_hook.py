@@ -159,6 +159,48 @@ def test_hook_evaluates_each_part(tiny_image_folder, tmp_path):
         part_model(runner.model, 'teacher')
 
 
+def sdssl_config(data_root: Path, **hook_args) -> dict:
+    """SD-SimCLR on a 3-block ViT: every block's [CLS] token."""
+    cfg = tiny_config(data_root, **hook_args)
+    neck = dict(type='NonLinearNeck', in_channels=24, hid_channels=32,
+                out_channels=16, num_layers=2, with_avg_pool=False,
+                norm_cfg=dict(type='BN1d'))
+    cfg['model'] = dict(
+        type='SDSSL', base='simclr',
+        data_preprocessor=cfg['model']['data_preprocessor'],
+        backbone=dict(type='MultiLayerCLSViT',
+                      arch=dict(embed_dims=24, num_layers=3, num_heads=2,
+                                feedforward_channels=48),
+                      img_size=32, patch_size=8),
+        neck=neck)
+    return cfg
+
+
+def test_hook_evaluates_each_block(tiny_image_folder, tmp_path):
+    """blocks=(1, 3): one line and scalars per block, equal to a kNN of
+    that block's features; block 3 (the last) is the default feature."""
+    cfg = sdssl_config(tiny_image_folder, interval=3, blocks=(1, 3))
+    lines, _, runner = run(cfg, tmp_path)
+    assert [line.split(':')[0] for line in lines] == [
+        'kNN (T=0.07) epoch 3 [block 1]', 'kNN (T=0.07) epoch 3 [block 3]']
+    from mmssl_kd.evaluation import part_model
+    loaders = runner._hooks[-1]._dataloaders
+    for block in (1, 3):
+        again = knn_evaluate(part_model(runner.model, 'backbone', block),
+                             *loaders, ks=(1, 3, 20))
+        assert runner.message_hub.get_info(f'knn/block{block}/top1_k3') == \
+            again['top1_k3']
+    default = knn_evaluate(runner.model, *loaders, ks=(1, 3, 20))
+    assert default['top1_k3'] == runner.message_hub.get_info(
+        'knn/block3/top1_k3')
+    x = torch.randn(2, 3, 32, 32)
+    runner.model.eval()
+    first = part_model(runner.model, 'backbone', 1).extract_feat(x)[0]
+    assert not torch.allclose(first, runner.model.extract_feat(x)[-1])
+    with pytest.raises(ValueError, match='block 4: the backbone gives 3'):
+        part_model(runner.model, 'backbone', 4).extract_feat(x)
+
+
 # ---------------------------------------------------------------------------
 # tools/benchmarks/knn.py
 
@@ -190,6 +232,20 @@ def test_tool_prints_knn_line(tiny_image_folder, tmp_path):
     saved = json.loads((tmp_path / 'out' / 'knn_results.json').read_text())
     assert saved['ks'] == [1, 3]
     assert f"{saved['results']['top1_k3']:.2f}" == match.group(1)
+
+
+def test_tool_per_block(tiny_image_folder, tmp_path):
+    """--blocks: a table per block; the last block is the default feature."""
+    tool = load_tool()
+    config = write_config(sdssl_config(tiny_image_folder),
+                          tmp_path / 'sd.py')
+    torch.manual_seed(0)  # the same random network in both runs
+    per_block = tool.main([config, 'random', '--ks', '3', '--blocks', '1',
+                           '3'])
+    torch.manual_seed(0)
+    plain = tool.main([config, 'random', '--ks', '3'])
+    assert set(per_block) >= {'block1/top1_k3', 'block3/top1_k3'}
+    assert per_block['block3/top1_k3'] == plain['top1_k3']
 
 
 def test_tool_loads_checkpoint_and_uses_hook_settings(tiny_image_folder,

@@ -1,12 +1,14 @@
 """Weighted kNN accuracy of a checkpoint (DINO's ``eval_knn`` protocol).
 
     python tools/benchmarks/knn.py CONFIG CHECKPOINT [--ks 10 20 200]
-        [--temperature 0.07] [--cfg-options ...] [--work-dir DIR]
+        [--temperature 0.07] [--part peer] [--blocks 1 2 3]
+        [--cfg-options ...] [--work-dir DIR]
 
 The bank and query dataloaders (and the default ``ks`` and temperature) are
 those of the ``KNNHook`` in the config's ``custom_hooks``.  CHECKPOINT may
 be ``random`` to evaluate the network at initialisation.  The last line
-printed is ``kNN top-1 (k=20): XX.XX``.
+printed is ``kNN top-1 (k=20): XX.XX``; with ``--blocks 1 2 ...`` (SDSSL's
+early exits) every block gets a table and the last line lists them.
 """
 import argparse
 import json
@@ -17,14 +19,13 @@ from typing import Dict, List, Optional
 import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
-from mmengine.runner import Runner, load_checkpoint
-from torch import nn
+from mmengine.runner import Runner
 
 import mmssl_kd  # noqa: F401  (registries, safe checkpoint loader)
-from mmssl_kd.apis import add_config_arguments, load_config
+from mmssl_kd.apis import add_config_arguments, load_config, load_model
 from mmssl_kd.engine.hooks import KNNHook
 from mmssl_kd.evaluation import knn_evaluate, part_model
-from mmssl_kd.registry import HOOKS, MODELS
+from mmssl_kd.registry import HOOKS
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -43,6 +44,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help="sub-model whose backbone gives the features: 'backbone' (the "
         "trained model, default) or a sub-model with a backbone, such as "
         "'teacher' (SEED) or 'peer' (DoGo)")
+    parser.add_argument(
+        '--blocks', type=int, nargs='+',
+        help='evaluate these blocks (from 1) of a backbone that returns '
+        'every block, e.g. SDSSL\'s MultiLayerCLSViT: 1 2 ... 12')
     parser.add_argument('--work-dir',
                         help='write knn_results.json into this folder')
     add_config_arguments(parser)
@@ -58,20 +63,6 @@ def knn_hook(cfg: Config, config_path: str) -> KNNHook:
         f'{config_path} has no KNNHook in custom_hooks; tools/benchmarks/'
         'knn.py takes its bank_dataloader, query_dataloader, ks and '
         'temperature from there.')
-
-
-def load_model(cfg: Config, checkpoint: str) -> nn.Module:
-    """Build ``cfg.model``; load ``checkpoint`` or, for ``'random'``,
-    initialise the weights."""
-    model_cfg = cfg.model.copy()
-    # as the Runner does: the config's top-level data_preprocessor
-    model_cfg.setdefault('data_preprocessor', cfg.get('data_preprocessor'))
-    model = MODELS.build(model_cfg)
-    if checkpoint == 'random':
-        model.init_weights()
-    else:
-        load_checkpoint(model, checkpoint, map_location='cpu')
-    return model
 
 
 def closest_k(ks: List[int], target: int = 20) -> int:
@@ -90,29 +81,47 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
                    hook.temperature)
 
     model = load_model(cfg, args.checkpoint)
-    model = part_model(model, args.part)
     model.to('cuda' if torch.cuda.is_available() else 'cpu')
-    results = knn_evaluate(model,
-                           Runner.build_dataloader(hook.bank_cfg),
-                           Runner.build_dataloader(hook.query_cfg),
-                           ks=ks, temperature=temperature)
-
-    top5 = any(key.startswith('top5') for key in results)
+    loaders = (Runner.build_dataloader(hook.bank_cfg),
+               Runner.build_dataloader(hook.query_cfg))
     print(f'kNN, T={temperature}, {args.checkpoint}, {args.part}')
-    print(f"{'k':>6}  {'top-1':>7}" + (f"  {'top-5':>7}" if top5 else ''))
-    for k in ks:
-        row = f"{k:>6}  {results[f'top1_k{k}']:>7.2f}"
-        print(row + (f"  {results[f'top5_k{k}']:>7.2f}" if top5 else ''))
+    results: Dict[str, float] = {}
+    for block in args.blocks or [None]:
+        block_results = knn_evaluate(part_model(model, args.part, block),
+                                     *loaders, ks=ks,
+                                     temperature=temperature)
+        print_table(block_results, ks,
+                    None if block is None else f'block {block}')
+        prefix = '' if block is None else f'block{block}/'
+        results.update({prefix + key: value
+                        for key, value in block_results.items()})
     if args.work_dir:
         os.makedirs(args.work_dir, exist_ok=True)
         with open(osp.join(args.work_dir, 'knn_results.json'), 'w') as f:
             json.dump(dict(config=args.config, checkpoint=args.checkpoint,
-                           part=args.part,
+                           part=args.part, blocks=args.blocks,
                            temperature=temperature, ks=ks, results=results),
                       f, indent=2)
     k = closest_k(ks)
-    print(f"kNN top-1 (k={k}): {results[f'top1_k{k}']:.2f}")
+    if args.blocks:
+        print(f'kNN top-1 (k={k}) per block: ' + '  '.join(
+            f"{b}: {results[f'block{b}/top1_k{k}']:.2f}"
+            for b in args.blocks))
+    else:
+        print(f"kNN top-1 (k={k}): {results[f'top1_k{k}']:.2f}")
     return results
+
+
+def print_table(results: Dict[str, float], ks: List[int],
+                title: Optional[str]) -> None:
+    """One row per k: top-1 (and top-5 where there are 5+ classes)."""
+    top5 = any(key.startswith('top5') for key in results)
+    if title:
+        print(title)
+    print(f"{'k':>6}  {'top-1':>7}" + (f"  {'top-5':>7}" if top5 else ''))
+    for k in ks:
+        row = f"{k:>6}  {results[f'top1_k{k}']:>7.2f}"
+        print(row + (f"  {results[f'top5_k{k}']:>7.2f}" if top5 else ''))
 
 
 if __name__ == '__main__':

@@ -24,7 +24,9 @@ class KNNHook(Hook):
     under the same keys.  Each further part in ``parts`` (a sub-model with
     a ``backbone``, e.g. DoGo's ``'peer'``) is evaluated on the same
     dataloaders and logged with its name: ``kNN (T=0.07) epoch 3 [peer]:
-    ...`` and ``knn/peer/top1_k10``.
+    ...`` and ``knn/peer/top1_k10``.  With ``blocks``, every part is
+    evaluated at each of those blocks of its backbone instead (SDSSL's
+    early exits): ``[block 3]``, ``knn/block3/top1_k10``.
 
     Args:
         bank_dataloader: config of the labelled bank ("train") dataloader.
@@ -36,6 +38,8 @@ class KNNHook(Hook):
         before_train: also evaluate once before the first iteration.
         parts: the sub-models to evaluate; ``'backbone'`` is the trained
             model itself.
+        blocks: block numbers (from 1) of a backbone that returns every
+            block (``MultiLayerCLSViT``); None: the backbone's last output.
     """
     # after the hooks that update the model (EMA teachers) on the same event
     priority = 'LOW'
@@ -47,7 +51,8 @@ class KNNHook(Hook):
                  ks: Sequence[int] = (10, 20, 200),
                  temperature: float = 0.07,
                  before_train: bool = False,
-                 parts: Sequence[str] = ('backbone', )) -> None:
+                 parts: Sequence[str] = ('backbone', ),
+                 blocks: Optional[Sequence[int]] = None) -> None:
         if interval < 1:
             raise ValueError(f'interval must be >= 1, got {interval}')
         if not parts:
@@ -60,6 +65,7 @@ class KNNHook(Hook):
         self.temperature = temperature
         self.eval_before_train = before_train
         self.parts = tuple(parts)
+        self.blocks = (None, ) if blocks is None else tuple(blocks)
         self._dataloaders: Optional[Tuple[DataLoader, DataLoader]] = None
 
     def before_train(self, runner) -> None:
@@ -91,15 +97,22 @@ class KNNHook(Hook):
         if is_model_wrapper(model):
             model = model.module
         for part in self.parts:
-            results = knn_evaluate(part_model(model, part),
-                                   *self._dataloaders, ks=self.ks,
-                                   temperature=self.temperature)
-            name = '' if part == 'backbone' else f' [{part}]'
-            prefix = 'knn/' if part == 'backbone' else f'knn/{part}/'
-            runner.logger.info(
-                f'kNN (T={self.temperature}) {when}{name}: ' + '  '.join(
-                    f'{key} {value:.2f}' for key, value in results.items()))
-            scalars = {prefix + key: value for key, value in results.items()}
-            runner.visualizer.add_scalars(scalars, step=step)
-            for key, value in scalars.items():
-                runner.message_hub.update_info(key, value)
+            for block in self.blocks:
+                self._evaluate_one(runner, when, step, model, part, block)
+
+    def _evaluate_one(self, runner, when: str, step: int, model, part: str,
+                      block: Optional[int]) -> None:
+        results = knn_evaluate(part_model(model, part, block),
+                               *self._dataloaders, ks=self.ks,
+                               temperature=self.temperature)
+        names = [] if part == 'backbone' else [part]
+        names += [] if block is None else [f'block {block}']
+        label = f' [{", ".join(names)}]' if names else ''
+        prefix = 'knn/' + ''.join(n.replace(' ', '') + '/' for n in names)
+        runner.logger.info(
+            f'kNN (T={self.temperature}) {when}{label}: ' + '  '.join(
+                f'{key} {value:.2f}' for key, value in results.items()))
+        scalars = {prefix + key: value for key, value in results.items()}
+        runner.visualizer.add_scalars(scalars, step=step)
+        for key, value in scalars.items():
+            runner.message_hub.update_info(key, value)
