@@ -197,8 +197,7 @@ def test_predictor_terms_by_hand_and_gradient_paths(base):
     # by hand, from the modules (the EMA teacher equals the student at
     # step 1 up to the first update, which moves nothing: same weights)
     with torch.no_grad():
-        k = [model.projectors[-1]((model.backbone(x)[-1], ))[0]
-             for x in views]
+        k = [model.neck((model.backbone(x)[-1], ))[0] for x in views]
         u = [[q((g((h, ))[0], ))[0] for g, q, h in zip(
             model.projectors, model.predictors, model.backbone(x))]
              for x in views]
@@ -215,13 +214,15 @@ def test_predictor_terms_by_hand_and_gradient_paths(base):
     assert losses['loss_pred'].item() == pytest.approx(12 * pred.item(),
                                                        rel=1e-4)
 
+    predictors = ('predictor.', 'inter_predictors.')
     g = grads(model, losses['loss_pred'])
-    assert not any(v for n, v in g.items() if not n.startswith('predictors'))
-    assert any(v for n, v in g.items() if n.startswith('predictors'))
+    assert not any(v for n, v in g.items() if not n.startswith(predictors))
+    assert any(v for n, v in g.items() if n.startswith('predictor.'))
+    assert any(v for n, v in g.items() if n.startswith('inter_predictors.'))
     assert not any(n.startswith('target') for n in g)  # no grad at all
     g = grads(model, losses['loss_inter'])
     assert not any(v for n, v in g.items()
-                   if n.startswith(('projectors.3', 'predictors.3')))
+                   if n.startswith(('neck.', 'predictor.')))
     assert not any(v for n, v in g.items()
                    if n.startswith('backbone.layers.3'))
     assert any(v for n, v in g.items() if n.startswith('backbone.layers.0'))
@@ -233,17 +234,16 @@ def test_weight_zero_is_the_plain_method(base):
     term, e.g. MoCo v3's 2 tau CE of the predictions against the EMA keys
     (the official baselines: ratio 0, st_inter false)."""
     model = sdssl(base, inter_weight=0.)
-    assert len(model.projectors) == 1
+    assert len(model.projectors) == 1 and not len(model.inter_necks)
     views = two_views()
     losses = model.loss(views)
     assert set(losses) == {'loss_final', 'inter_weight'}
     with torch.no_grad():
-        z = [model.projectors[0]((model.backbone(x)[-1], ))[0]
-             for x in views]
+        z = [model.neck((model.backbone(x)[-1], ))[0] for x in views]
         if base == 'simclr':
             expected = model.ntxent(*[F.normalize(t, dim=1) for t in z])
         else:
-            u = [model.predictors[0]((t, ))[0] for t in z]
+            u = [model.predictor((t, ))[0] for t in z]
             # the teacher is a copy of the student at the first update
             expected = model._distance(u[0], z[1]) + model._distance(u[1],
                                                                      z[0])
@@ -270,8 +270,25 @@ def test_simclr_intermediate_terms_stop_at_the_final_layer():
     # the final layer's targets are detached: no gradient to the last block
     # and its projector from the intermediate term
     assert not any(v for n, v in g.items()
-                   if n.startswith(('projectors.3', 'backbone.layers.3')))
-    assert any(v for n, v in g.items() if n.startswith('projectors.0'))
+                   if n.startswith(('neck.', 'backbone.layers.3')))
+    assert any(v for n, v in g.items() if n.startswith('inter_necks.0'))
+
+
+@pytest.mark.parametrize('base', ['mocov3', 'simclr'])
+def test_plain_and_sd_start_from_the_same_weights(base):
+    """Same seed, then init_weights as the Runner does: the backbone and the
+    last block's heads are equal in SDSSL and its lambda-0 baseline."""
+    from mmengine.logging import MMLogger
+    MMLogger.get_instance('mmengine', log_level='WARNING')
+    params = []
+    for weight in (1.0, 0.):
+        model = sdssl(base, inter_weight=weight)
+        model.init_weights()
+        params.append({k: v for k, v in model.named_parameters()
+                       if not k.startswith(('inter_', 'target.'))})
+    assert params[0].keys() == params[1].keys()
+    for key, value in params[0].items():
+        assert torch.equal(value, params[1][key]), key
 
 
 @pytest.mark.parametrize('depth', [6, 12])
@@ -291,7 +308,7 @@ def test_ema_teacher_is_backbone_and_final_projector_only():
     assert target.keys() == source.keys()
     assert sum(p.numel() for p in target.values()) == sum(
         p.numel() for p in [*model.backbone.parameters(),
-                            *model.projectors[-1].parameters()])
+                            *model.neck.parameters()])
     assert not any(p.requires_grad for p in target.values())
     # after the first update (a copy), an update moves the teacher by the
     # cosine-annealed momentum towards a changed student

@@ -122,6 +122,12 @@ class SDSSL(BaseSelfSupervisor):
     ``loss_pred`` (MoCo v3 / BYOL) when self-distilling, and ``inter_weight`` (lambda(t); MMEngine
     sums only the keys with ``loss`` in their name).
 
+    The last block's projector and predictor are ``neck`` and
+    ``predictor``; the other blocks' are ``inter_necks[l]`` and
+    ``inter_predictors[l]`` (absent in the plain method).  Under the same
+    seed the backbone and the last block's heads start from the same
+    weights in SDSSL and in its plain baseline.
+
     Args:
         backbone: a ``MultiLayerCLSViT`` returning every block.
         neck: projector of the last block (``g_L``).
@@ -155,7 +161,7 @@ class SDSSL(BaseSelfSupervisor):
                 f"base={base!r}: {'no' if base == 'simclr' else 'a'} "
                 'predictor is needed (MoCo v3 and BYOL have one per block, '
                 'SimCLR none).')
-        super().__init__(backbone=backbone,
+        super().__init__(backbone=backbone, neck=neck,
                          data_preprocessor=data_preprocessor,
                          init_cfg=init_cfg)
         depth = len(self.backbone.out_indices)
@@ -163,14 +169,20 @@ class SDSSL(BaseSelfSupervisor):
             raise ValueError(
                 f'SDSSL needs every block of the backbone; its out_indices '
                 f'give {depth} of {self.backbone.num_layers}.')
+        self.predictor = None if predictor is None else MODELS.build(
+            predictor)
+        # heads of the blocks below the last: built from a copy of the
+        # random state and registered (so initialised) after the last
+        # block's, which start from the same weights as in the plain method
         self.self_distill = inter_weight > 0
-        heads = depth if self.self_distill else 1  # the last block's only
+        num_inter = depth - 1 if self.self_distill else 0
         inter_neck = neck if inter_neck is None else inter_neck
-        self.projectors = nn.ModuleList(
-            [MODELS.build(inter_neck) for _ in range(heads - 1)] +
-            [MODELS.build(neck)])
-        self.predictors = None if predictor is None else nn.ModuleList(
-            MODELS.build(predictor) for _ in range(heads))
+        with torch.random.fork_rng(devices=[]):
+            self.inter_necks = nn.ModuleList(
+                MODELS.build(inter_neck) for _ in range(num_inter))
+            self.inter_predictors = nn.ModuleList(
+                MODELS.build(predictor) for _ in range(num_inter)
+                if predictor is not None)
         self.base = base
         self.inter_weight = inter_weight
         self.predictor_weight = predictor_weight
@@ -184,7 +196,17 @@ class SDSSL(BaseSelfSupervisor):
 
     def _target_source(self) -> nn.Sequential:
         """What the EMA teacher averages: backbone and final projector."""
-        return nn.Sequential(self.backbone, _LastBlock(), self.projectors[-1])
+        return nn.Sequential(self.backbone, _LastBlock(), self.neck)
+
+    @property
+    def projectors(self) -> List[nn.Module]:
+        """``g_l`` of every block with heads, the last block's last."""
+        return [*self.inter_necks, self.neck]
+
+    @property
+    def predictors(self) -> List[nn.Module]:
+        """``q_l`` of every block with heads, the last block's last."""
+        return [*self.inter_predictors, self.predictor]
 
     def current_inter_weight(self) -> float:
         """lambda(t) at the Runner's current iteration; ``inter_weight``
