@@ -42,3 +42,17 @@ def test_one_table_per_part_and_last_values(tmp_path):
         f'   45.50  {tmp_path / "dogo"} [peer]',
         f'   35.00  {tmp_path / "simclr"}',
     ]
+
+
+def test_blocks_only_in_natural_order(tmp_path):
+    """A run that logs only per-block results (KNNHook(blocks=...)) gets
+    a table per block, block 2 before block 10."""
+    write_run(tmp_path / 'sd', [
+        {f'knn/block{b}/top1_k20': float(b), 'step': 5} for b in (10, 2)])
+    out = subprocess.run([sys.executable, str(TOOL), str(tmp_path / 'sd')],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.splitlines()[-3:] == [
+        'kNN top-1 (k=20):',
+        f'    2.00  {tmp_path / "sd"} [block2]',
+        f'   10.00  {tmp_path / "sd"} [block10]',
+    ]

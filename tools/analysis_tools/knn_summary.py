@@ -13,6 +13,7 @@ import argparse
 import glob
 import json
 import os.path as osp
+import re
 import sys
 from typing import Dict, List
 
@@ -49,6 +50,11 @@ def read_knn_rows(work_dir: str) -> List[Dict[str, float]]:
     return rows
 
 
+def _natural(text: str) -> list:
+    """Sort key: digit runs compare as numbers."""
+    return [int(t) if t.isdigit() else t for t in re.split(r'(\d+)', text)]
+
+
 def summarise(name: str, rows: List[Dict[str, float]], key: str) -> float:
     """Print one run's (or one part's) table; return its last ``key``."""
     keys = sorted((k for k in rows[0] if k.startswith('top1_')),
@@ -77,11 +83,15 @@ def main() -> None:
             rows = read_knn_rows(work_dir)
         except (FileNotFoundError, ValueError) as err:
             sys.exit(str(err))
-        # the trained model's keys are 'top1_k20'; a part's 'peer/top1_k20'
-        parts = [''] + sorted({k.split('/')[0] + '/' for k in rows[0]
-                               if '/' in k})
+        # the trained model's keys are 'top1_k20'; a part's 'peer/top1_k20',
+        # a block's 'block3/top1_k20' (natural order: block2 < block10)
+        parts = [''] if any('/' not in k for k in rows[0]
+                            if k.startswith('top1_')) else []
+        parts += sorted({k.rsplit('/', 1)[0] + '/' for k in rows[0]
+                         if '/' in k}, key=_natural)
         for part in parts:
-            name = work_dir + (f' [{part[:-1]}]' if part else '')
+            name = work_dir + (f" [{part[:-1].replace('/', ', ')}]"
+                               if part else '')
             last[name] = summarise(name, [
                 {k[len(part):]: v for k, v in row.items()
                  if k.startswith(part) and '/' not in k[len(part):]}
