@@ -23,6 +23,33 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         'key `trusted_checkpoints` adds more')
 
 
+def add_model_comparison_arguments(parser: argparse.ArgumentParser,
+                                   shown_as: str,
+                                   num_per_class: int) -> None:
+    """The options of the tools that compare models on an image subset
+    (``--model LABEL CONFIG CHECKPOINT`` repeated, the subset, the
+    loader), plus :func:`add_config_arguments`."""
+    parser.add_argument(
+        '--model', nargs=3, action='append', required=True,
+        metavar=('LABEL', 'CONFIG', 'CHECKPOINT'),
+        help=f"a model ({shown_as}): its label, its config and its "
+        "checkpoint ('random': the network at initialisation). Repeat for "
+        'several models')
+    parser.add_argument('--split', default='test',
+                        help='split folder under the data root of the '
+                        "config's train_dataloader (default 'test')")
+    parser.add_argument('--num-per-class', type=int, default=num_per_class,
+                        help=f'images per class (default {num_per_class})')
+    parser.add_argument('--seed', type=int, default=0,
+                        help='seed of the image subset, of the random draws '
+                        "and of 'random' weights (default 0)")
+    parser.add_argument('--batch-size', type=int, default=100,
+                        help='images per forward pass (default 100)')
+    parser.add_argument('--num-workers', type=int, default=2,
+                        help='dataloader worker processes (default 2)')
+    add_config_arguments(parser)
+
+
 def load_config(path: str,
                 cfg_options: Optional[dict] = None,
                 work_dir: Optional[str] = None,

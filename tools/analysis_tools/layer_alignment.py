@@ -30,17 +30,18 @@ import sys
 from typing import Dict, List, Optional, Tuple
 
 import torch
-import torch.nn.functional as F
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
-from mmengine.runner import Runner, set_random_seed
+from mmengine.runner import set_random_seed
 from torch import nn
 from torch.utils.data import DataLoader
 
 import mmssl_kd  # noqa: F401  (registries, safe checkpoint loader)
-from mmssl_kd.apis import add_config_arguments, load_config, load_model
+from mmssl_kd.apis import (add_model_comparison_arguments, load_config,
+                           load_model)
+from mmssl_kd.evaluation.blocks import block_features, subset_dataloader
 from mmssl_kd.evaluation.knn import _eval_mode
 
 Curves = Tuple[List[float], List[float]]
@@ -50,29 +51,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Per-block positive / negative pair alignment of the '
         '[CLS] tokens of one or more models')
-    parser.add_argument(
-        '--model', nargs=3, action='append', required=True,
-        metavar=('LABEL', 'CONFIG', 'CHECKPOINT'),
-        help="a model to measure: its label in the table and plot, its "
-        "config and its checkpoint ('random': the network at "
-        'initialisation). Repeat for several models')
-    parser.add_argument('--split', default='test',
-                        help='split folder of the data root whose images '
-                        "are used (default 'test')")
-    parser.add_argument('--num-per-class', type=int, default=100,
-                        help='images per class (default 100: 1,000 images '
-                        'on CIFAR-10)')
+    add_model_comparison_arguments(parser, 'a line of the plot',
+                                   num_per_class=100)
     parser.add_argument('--out', default='alignment.png',
                         help='PNG file of the plot (default alignment.png)')
-    parser.add_argument('--seed', type=int, default=0,
-                        help='seed of the image subset, the augmentations '
-                        "and 'random' weights (default 0)")
-    parser.add_argument('--batch-size', type=int, default=100,
-                        help='images per batch; negative pairs are formed '
-                        'within a batch (default 100)')
-    parser.add_argument('--num-workers', type=int, default=2,
-                        help='dataloader worker processes (default 2)')
-    add_config_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -88,27 +70,8 @@ def two_view_dataloader(cfg: Config, split: str, num_per_class: int,
             'of train_dataloader.dataset; this config has '
             f"data_root={train.get('data_root')!r} and "
             f"pipeline={train.get('pipeline')!r}.")
-    dataset = dict(type='ImageFolder', data_root=train.data_root,
-                   split=split, num_per_class=num_per_class,
-                   subset_seed=seed, pipeline=train.pipeline)
-    return Runner.build_dataloader(
-        dict(batch_size=batch_size, num_workers=num_workers,
-             sampler=dict(type='DefaultSampler', shuffle=False),
-             collate_fn=dict(type='default_collate'), dataset=dataset),
-        seed=seed)
-
-
-def block_outputs(backbone: nn.Module,
-                  inputs: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-    """The backbone's (B, C) output of every block, L2-normalised."""
-    outs = backbone(inputs)
-    if not (isinstance(outs, (tuple, list))
-            and all(torch.is_tensor(o) and o.dim() == 2 for o in outs)):
-        raise ValueError(
-            'per-block features need a backbone that returns a (B, C) '
-            'tensor per block, e.g. MultiLayerCLSViT; '
-            f'{type(backbone).__name__} does not.')
-    return tuple(F.normalize(o.float(), dim=1) for o in outs)
+    return subset_dataloader(train.data_root, split, num_per_class,
+                             train.pipeline, batch_size, num_workers, seed)
 
 
 def layer_alignment(model: nn.Module, dataloader: DataLoader) -> Curves:
@@ -136,7 +99,7 @@ def layer_alignment(model: nn.Module, dataloader: DataLoader) -> Curves:
                     'least 2 views, and the dataloader '
                     "collate_fn=dict(type='default_collate').")
             size = len(views[0])
-            feats = block_outputs(model.backbone,
+            feats = block_features(model.backbone,
                                   torch.cat([views[0], views[1]]))
             # (L, B, B): sims[l, i, j] = <view 0 of i, view 1 of j>
             sims = torch.stack([f[:size] @ f[size:].T for f in feats]).double()

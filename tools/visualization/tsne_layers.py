@@ -28,17 +28,19 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
-from mmengine.runner import Runner, set_random_seed
+from mmengine.runner import set_random_seed
 from torch import nn
 from torch.utils.data import DataLoader
 
 import mmssl_kd  # noqa: F401  (registries, safe checkpoint loader)
-from mmssl_kd.apis import add_config_arguments, load_config, load_model
+from mmssl_kd.apis import (add_model_comparison_arguments, load_config,
+                           load_model)
+from mmssl_kd.evaluation.blocks import (block_features, check_blocks,
+                                        subset_dataloader)
 from mmssl_kd.evaluation.knn import _eval_mode
 
 #: The kNN pipeline of configs/_base_/datasets/cifar10_ssl.py.
@@ -49,37 +51,19 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Per-block t-SNE / UMAP of the [CLS] tokens of one or '
         'more models')
-    parser.add_argument(
-        '--model', nargs=3, action='append', required=True,
-        metavar=('LABEL', 'CONFIG', 'CHECKPOINT'),
-        help="a model to show (one row of the figure): its label, its "
-        "config and its checkpoint ('random': the network at "
-        'initialisation). Repeat for several models')
+    add_model_comparison_arguments(parser, 'a row of the figure',
+                                   num_per_class=50)
     parser.add_argument('--blocks', type=int, nargs='+', required=True,
                         help='blocks to show (one column each), counted '
                         'from 1, e.g. 1 4 8 12')
-    parser.add_argument('--split', default='test',
-                        help='split folder of the data root whose images '
-                        "are shown (default 'test')")
-    parser.add_argument('--num-per-class', type=int, default=50,
-                        help='images per class (default 50: 500 points on '
-                        'CIFAR-10)')
     parser.add_argument('--out', default='tsne.png',
                         help='PNG file of the figure (default tsne.png)')
-    parser.add_argument('--seed', type=int, default=0,
-                        help="seed of the image subset, 'random' weights "
-                        'and the embedding (default 0)')
     parser.add_argument('--method', choices=('tsne', 'umap'), default='tsne',
                         help='2-D embedding: t-SNE (scikit-learn, default) '
                         'or UMAP (umap-learn)')
     parser.add_argument('--perplexity', type=float, default=30.0,
                         help='t-SNE perplexity (default 30; at most the '
                         'number of images - 1)')
-    parser.add_argument('--batch-size', type=int, default=100,
-                        help='images per forward pass (default 100)')
-    parser.add_argument('--num-workers', type=int, default=2,
-                        help='dataloader worker processes (default 2)')
-    add_config_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -114,27 +98,14 @@ def image_dataloader(cfg: Config, split: str, num_per_class: int,
         raise ValueError('tsne_layers.py reads the images under the '
                          'data_root of train_dataloader.dataset, which this '
                          'config does not set.')
-    dataset = dict(type='ImageFolder', data_root=data_root, split=split,
-                   num_per_class=num_per_class, subset_seed=seed,
-                   pipeline=feature_pipeline(cfg))
-    return Runner.build_dataloader(
-        dict(batch_size=batch_size, num_workers=num_workers,
-             sampler=dict(type='DefaultSampler', shuffle=False),
-             collate_fn=dict(type='default_collate'), dataset=dataset),
-        seed=seed)
+    return subset_dataloader(data_root, split, num_per_class,
+                             feature_pipeline(cfg), batch_size, num_workers,
+                             seed)
 
 
-def check_blocks(blocks: Sequence[int], depth: int) -> None:
-    """Every block in ``[1, depth]``, else a ValueError naming the depth."""
-    bad = [b for b in blocks if not 1 <= b <= depth]
-    if bad:
-        raise ValueError(f'--blocks {bad}: the backbone has {depth} blocks '
-                         f'(depth {depth}); choose blocks from 1 to {depth}.')
-
-
-def block_features(model: nn.Module, dataloader: DataLoader,
-                   blocks: Sequence[int]
-                   ) -> Tuple[List[torch.Tensor], torch.Tensor]:
+def blocks_of_dataset(model: nn.Module, dataloader: DataLoader,
+                      blocks: Sequence[int]
+                      ) -> Tuple[List[torch.Tensor], torch.Tensor]:
     """L2-normalised (N, C) features of each of ``blocks`` (from 1) and the
     (N,) labels, on the CPU, in the dataset's order."""
     feats: List[List[torch.Tensor]] = [[] for _ in blocks]
@@ -145,17 +116,10 @@ def block_features(model: nn.Module, dataloader: DataLoader,
             inputs = data['inputs']
             if isinstance(inputs, (list, tuple)):  # SelfSupDataPreprocessor
                 inputs = inputs[0]
-            outs = model.backbone(inputs)
-            if not (isinstance(outs, (tuple, list))
-                    and all(torch.is_tensor(o) and o.dim() == 2
-                            for o in outs)):
-                raise ValueError(
-                    'per-block features need a backbone that returns a '
-                    '(B, C) tensor per block, e.g. MultiLayerCLSViT; '
-                    f'{type(model.backbone).__name__} does not.')
+            outs = block_features(model.backbone, inputs)
             check_blocks(blocks, len(outs))
             for block, store in zip(blocks, feats):
-                store.append(F.normalize(outs[block - 1].float(), dim=1).cpu())
+                store.append(outs[block - 1].cpu())
             labels += [int(s.gt_label) for s in data['data_samples']]
     return [torch.cat(f) for f in feats], torch.as_tensor(labels)
 
@@ -233,7 +197,7 @@ def main(argv: Optional[List[str]] = None) -> Figure:
                                       args.batch_size, args.num_workers,
                                       args.seed)
         try:
-            feats, labels = block_features(model, dataloader, args.blocks)
+            feats, labels = blocks_of_dataset(model, dataloader, args.blocks)
         except ValueError as err:
             sys.exit(f'{label} ({config}): {err}')
         if image_labels is not None and not torch.equal(labels,
