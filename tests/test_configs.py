@@ -63,8 +63,17 @@ def test_metafiles_list_every_recipe():
             models = yaml.safe_load(f)['Models']
         listed = {m['Config'] for m in models}
         recipes = {str(p.relative_to(CONFIG_DIR.parent))
-                   for p in meta.parent.glob('*.py')}
+                   for p in meta.parent.glob('*.py') if '_' in p.stem}
         assert listed == recipes, meta
+        # short names (no '_', e.g. sdssl/vit-s.py) only inherit a recipe
+        for alias in meta.parent.glob('*.py'):
+            if '_' not in alias.stem:
+                code = [line for line in alias.read_text().splitlines()
+                        if line.strip() and not line.startswith('#')]
+                base = re.fullmatch(r"_base_ = \['\./(.+)'\]", code[0])
+                assert len(code) == 1 and base, alias
+                assert f'{meta.parent.name}/{base.group(1)}' in {
+                    c.split('/', 1)[1] for c in listed}, alias
         for m in models:
             assert m['Name'] == Path(m['Config']).stem
             gpus, per_gpu = re.search(r'_(\d+)xb(\d+)-', m['Name']).groups()
@@ -139,6 +148,20 @@ def _provide_teacher_weights(cfg, tmp_path: Path) -> None:
     cfg.model.teacher.checkpoint = str(path)
 
 
+def _provide_pretrained_backbone(cfg, tmp_path: Path) -> None:
+    """Point a benchmark backbone's absent ``Pretrained`` checkpoint (a
+    pre-training run's output) at a random one in the same key layout."""
+    init = (cfg.model.get('backbone') or {}).get('init_cfg') or {}
+    if init.get('type') != 'Pretrained' or osp.isfile(init['checkpoint']):
+        return
+    backbone = MODELS.build(dict(cfg.model.backbone, init_cfg=None))
+    prefix = init.get('prefix', '')
+    path = tmp_path / 'pretrained.pth'
+    torch.save({'state_dict': {prefix + k: v for k, v in
+                               backbone.state_dict().items()}}, path)
+    cfg.model.backbone.init_cfg.checkpoint = str(path)
+
+
 class _LossRecorder(Hook):
     def __init__(self):
         self.losses = []
@@ -164,6 +187,7 @@ def test_config_trains_two_iters(path, tiny_image_folder, tmp_path):
                          num_per_class=1)
     _tiny_schedule(cfg)
     _provide_teacher_weights(cfg, tmp_path)
+    _provide_pretrained_backbone(cfg, tmp_path)
     cfg.default_hooks.checkpoint = None  # nothing to keep from two steps
     cfg.work_dir = str(tmp_path)
     cfg.launcher = 'none'

@@ -1,0 +1,4 @@
+# The BYOL baseline of SD-BYOL (intermediate weight 0).
+_base_ = ['./sdssl-byol_vit-small-p16_8xb128-coslr-300e_in1k.py']
+
+model = dict(inter_weight=0.)

@@ -1,0 +1,5 @@
+# The MoCo v3 baseline of the CIFAR-10 ViT-Tiny recipe (intermediate
+# weight 0).
+_base_ = ['./sdssl-mocov3_vit-tiny-p4_1xb256-coslr-300e_cifar10.py']
+
+model = dict(inter_weight=0.)

@@ -1,0 +1,17 @@
+# SD-MoCo v3, ViT-S/16, ImageNet-1k, 8 GPUs x 128 (batch 1024), 300 epochs:
+# AdamW lr 1.5e-4 x 1024 / 256, weight decay 0.1, 40 warm-up epochs, cosine
+# to 0; MoCo v3's two asymmetric views (blur 1.0 / 0.1, solarize on view 2).
+# The online kNN evaluates every block (early exits).
+_base_ = [
+    '../_base_/models/sdssl-mocov3_vit-small-p16.py',
+    '../_base_/datasets/imagenet_ssl.py',
+    '../_base_/schedules/adamw_coslr-300e.py',
+    '../_base_/default_runtime.py',
+]
+
+train_dataloader = dict(batch_size=128)
+
+optim_wrapper = dict(optimizer=dict(lr=6e-4, weight_decay=0.1))
+auto_scale_lr = dict(base_batch_size=1024)
+
+custom_hooks = [dict(_base_.custom_hooks[0], blocks=tuple(range(1, 13)))]
