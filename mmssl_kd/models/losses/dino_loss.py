@@ -1,0 +1,88 @@
+"""DINO's loss (Caron et al., ICCV 2021, Eq. 3 and Sec. 3.1): the student's
+softmax of every crop against the centred, sharpened teacher softmax of
+every other global crop."""
+from typing import List
+
+import torch
+import torch.nn as nn
+from mmengine.dist import all_reduce, get_world_size
+from mmengine.logging import MessageHub
+
+from mmssl_kd.registry import MODELS
+from .distribution_distill import SimilarityDistillationLoss
+
+
+def teacher_temp_at(epoch: int, warmup_temp: float, temp: float,
+                    warmup_epochs: int) -> float:
+    """DINO's teacher temperature: ``np.linspace(warmup_temp, temp,
+    warmup_epochs)`` for the first epochs (so ``temp`` is reached at epoch
+    ``warmup_epochs - 1``), then ``temp``."""
+    if epoch >= warmup_epochs:
+        return temp
+    if warmup_epochs == 1:
+        return warmup_temp
+    return warmup_temp + (temp - warmup_temp) * epoch / (warmup_epochs - 1)
+
+
+@MODELS.register_module()
+class DINOLoss(nn.Module):
+    """``1/n sum_{t in globals} sum_{s != t} H(P_t, P_s)``, with
+    ``P_t = softmax((g_t - c) / tau_t)`` and ``P_s = softmax(g_s / tau_s)``
+    (n = number of pairs), and the centre ``c`` an EMA of the teacher's
+    batch mean over all ranks, updated after the loss.
+
+    Args:
+        out_channels: K, the size of the centre.
+        student_temp: tau_s (0.1).
+        teacher_temp: tau_t after the warm-up (DINO ViT-S: 0.04 to 0.07).
+        warmup_teacher_temp: tau_t at epoch 0.
+        warmup_epochs: epochs of the linear warm-up (30; 0: none).
+        center_momentum: the centre's EMA momentum (0.9).
+    """
+
+    def __init__(self, out_channels: int, student_temp: float = 0.1,
+                 teacher_temp: float = 0.04,
+                 warmup_teacher_temp: float = 0.04, warmup_epochs: int = 0,
+                 center_momentum: float = 0.9):
+        super().__init__()
+        self.teacher_temp = teacher_temp
+        self.warmup_teacher_temp = warmup_teacher_temp
+        self.warmup_epochs = warmup_epochs
+        self.center_momentum = center_momentum
+        self.criterion = SimilarityDistillationLoss(
+            student_temp=student_temp, teacher_temp=teacher_temp)
+        self.register_buffer('center', torch.zeros(1, out_channels))
+
+    def current_teacher_temp(self) -> float:
+        """tau_t at the Runner's current epoch (0 outside a Runner)."""
+        epoch = MessageHub.get_current_instance().get_info('epoch', 0)
+        return teacher_temp_at(epoch, self.warmup_teacher_temp,
+                               self.teacher_temp, self.warmup_epochs)
+
+    def forward(self, student: List[torch.Tensor],
+                teacher: List[torch.Tensor]) -> torch.Tensor:
+        """Mean cross-entropy over the (teacher global, other crop) pairs.
+
+        Args:
+            student: (B, K) outputs of every crop, the global crops first.
+            teacher: (B, K) outputs of the global crops.
+        """
+        self.criterion.teacher_temp = self.current_teacher_temp()
+        total, pairs = 0., 0
+        for t, target in enumerate(teacher):
+            for s, output in enumerate(student):
+                if s == t:
+                    continue
+                total = total + self.criterion(output, target, self.center)
+                pairs += 1
+        self.update_center(torch.cat(teacher))
+        return total / pairs
+
+    @torch.no_grad()
+    def update_center(self, teacher: torch.Tensor) -> None:
+        """``c <- m c + (1 - m) mean(teacher)``, the mean over all ranks."""
+        batch_sum = teacher.float().sum(dim=0, keepdim=True)
+        all_reduce(batch_sum)
+        batch_mean = batch_sum / (len(teacher) * get_world_size())
+        self.center.mul_(self.center_momentum).add_(
+            batch_mean, alpha=1 - self.center_momentum)

@@ -1,0 +1,108 @@
+"""DINO's head, loss, centre and teacher-temperature schedule against hand
+computations."""
+import math
+
+import numpy as np
+import pytest
+import torch
+from mmengine.logging import MessageHub
+
+from mmssl_kd.models.losses import DINOLoss, teacher_temp_at
+from mmssl_kd.models.necks import DINOHead
+
+
+def softmax(row, tau):
+    exps = [math.exp(v / tau) for v in row]
+    return [e / sum(exps) for e in exps]
+
+
+def cross_entropy(target_row, student_row, centre, t_tau, s_tau):
+    p = softmax([t - c for t, c in zip(target_row, centre)], t_tau)
+    q = softmax(student_row, s_tau)
+    return -sum(a * math.log(b) for a, b in zip(p, q))
+
+
+@pytest.fixture(autouse=True)
+def fresh_message_hub(request):
+    MessageHub.get_instance(f'test_dino_{request.node.name}')
+
+
+def test_loss_and_centre_by_hand():
+    """2 global + 1 local crop, batch 2, K 3, a non-zero centre: the mean
+    over the 4 (teacher global, other crop) pairs; then the centre moves
+    to 0.9 c + 0.1 mean(teacher outputs)."""
+    gen = torch.Generator().manual_seed(0)
+    student = [torch.randn(2, 3, generator=gen) for _ in range(3)]
+    teacher = [torch.randn(2, 3, generator=gen) for _ in range(2)]
+    loss_fn = DINOLoss(3, student_temp=0.1, teacher_temp=0.04)
+    centre = torch.tensor([[0.3, -0.2, 0.1]])
+    loss_fn.center.copy_(centre)
+    loss = loss_fn(student, teacher)
+    total, pairs = 0., 0
+    for t in range(2):
+        for s in range(3):
+            if s == t:
+                continue
+            for b in range(2):
+                total += cross_entropy(teacher[t][b].tolist(),
+                                       student[s][b].tolist(),
+                                       centre[0].tolist(), 0.04, 0.1) / 2
+            pairs += 1
+    assert pairs == 4
+    assert loss.item() == pytest.approx(total / pairs, rel=1e-5)
+    expected = 0.9 * centre + 0.1 * torch.cat(teacher).mean(0, keepdim=True)
+    torch.testing.assert_close(loss_fn.center, expected)
+
+
+def test_teacher_temperature_schedule_start_middle_end():
+    reference = np.concatenate([np.linspace(0.04, 0.07, 30),
+                                np.full(70, 0.07)])
+    for epoch in (0, 15, 29, 30, 99):
+        assert teacher_temp_at(epoch, 0.04, 0.07, 30) == pytest.approx(
+            reference[epoch])
+    assert teacher_temp_at(0, 0.04, 0.07, 0) == 0.07
+    assert teacher_temp_at(0, 0.04, 0.07, 1) == 0.04  # linspace(a, b, 1)
+    loss_fn = DINOLoss(3, teacher_temp=0.07, warmup_teacher_temp=0.04,
+                       warmup_epochs=30)
+    MessageHub.get_current_instance().update_info('epoch', 15)
+    assert loss_fn.current_teacher_temp() == pytest.approx(reference[15])
+
+
+def test_head_normalises_the_bottleneck_and_the_last_layer():
+    head = DINOHead(8, out_channels=16, hidden_channels=12,
+                    bottleneck_channels=4)
+    head.init_weights()
+    weight = head.last_layer.weight
+    torch.testing.assert_close(weight.norm(dim=1), torch.ones(16))
+    magnitude = head.last_layer.parametrizations.weight.original0
+    assert not magnitude.requires_grad  # norm_last_layer=True
+    x = torch.randn(5, 8)
+    bottleneck = torch.nn.functional.normalize(head.mlp(x), dim=-1)
+    torch.testing.assert_close(head(x), bottleneck @ weight.t())
+    torch.testing.assert_close(head((x[:1], x)), head(x))  # tuple: last
+    free = DINOHead(8, 16, 12, 4, norm_last_layer=False)
+    assert free.last_layer.parametrizations.weight.original0.requires_grad
+
+
+def centre_worker(rank, port, out_dir):
+    import torch.distributed as dist
+    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}',
+                            rank=rank, world_size=2)
+    try:
+        teacher = torch.randn(8, 3, generator=torch.Generator().manual_seed(0))
+        loss_fn = DINOLoss(3)
+        loss_fn.update_center(teacher.chunk(2)[rank])
+        torch.save(loss_fn.center, out_dir / f'rank{rank}.pt')
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_process_centre_is_the_mean_over_all_ranks(tmp_path, free_port):
+    import torch.multiprocessing as mp
+    mp.spawn(centre_worker, args=(free_port, tmp_path), nprocs=2)
+    teacher = torch.randn(8, 3, generator=torch.Generator().manual_seed(0))
+    single = DINOLoss(3)
+    single.update_center(teacher)
+    for rank in range(2):
+        torch.testing.assert_close(torch.load(tmp_path / f'rank{rank}.pt'),
+                                   single.center)
