@@ -106,3 +106,57 @@ def test_two_process_centre_is_the_mean_over_all_ranks(tmp_path, free_port):
     for rank in range(2):
         torch.testing.assert_close(torch.load(tmp_path / f'rank{rank}.pt'),
                                    single.center)
+
+
+def test_multi_crop_forward_groups_resolutions():
+    """One call per run of equal-size crops, outputs back in crop order."""
+    from mmssl_kd.models.utils import multi_crop_forward
+    calls = []
+
+    def net(x):
+        calls.append(tuple(x.shape))
+        return x.mean(dim=(1, 2, 3))[:, None]
+
+    crops = [torch.randn(2, 3, 8, 8), torch.randn(2, 3, 8, 8),
+             torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4, 4),
+             torch.randn(2, 3, 4, 4)]
+    outs = multi_crop_forward(net, crops)
+    assert calls == [(4, 3, 8, 8), (6, 3, 4, 4)]
+    for out, crop in zip(outs, crops):
+        torch.testing.assert_close(out, net(crop))
+
+
+def test_dino_teacher_sees_the_global_crops_only():
+    """The loss equals DINOLoss of the student's outputs of every crop
+    against the EMA teacher's outputs of the 2 global crops (a copy of
+    the student at the first update); gradients reach the student only."""
+    from mmengine.registry import DefaultScope
+
+    from mmssl_kd.models.utils import multi_crop_forward
+    from mmssl_kd.registry import MODELS
+    torch.manual_seed(0)
+    cfg = dict(
+        type='DINO',
+        backbone=dict(type='VisionTransformer',
+                      arch=dict(embed_dims=24, num_layers=2, num_heads=2,
+                                feedforward_channels=48),
+                      img_size=16, patch_size=4, out_type='cls_token'),
+        neck=dict(type='DINOHead', in_channels=24, out_channels=32,
+                  hidden_channels=16, bottleneck_channels=8),
+        loss=dict(type='DINOLoss', out_channels=32))
+    with DefaultScope.overwrite_default_scope('mmssl_kd'):
+        model = MODELS.build(cfg)
+    crops = [torch.randn(3, 3, 16, 16) for _ in range(2)] + \
+        [torch.randn(3, 3, 8, 8) for _ in range(2)]
+    losses = model.loss(crops)
+    reference = DINOLoss(32)
+    with torch.no_grad():
+        student = multi_crop_forward(model._student(), crops)
+        expected = reference(student, student[:2])
+    assert losses['loss'].item() == pytest.approx(expected.item(), rel=1e-5)
+    torch.testing.assert_close(model.loss_module.center, reference.center)
+    losses['loss'].backward()
+    assert model.neck.mlp[0].weight.grad is not None
+    assert all(p.grad is None for p in model.teacher.parameters())
+    with pytest.raises(ValueError, match='at least one more'):
+        model.loss(crops[:2])

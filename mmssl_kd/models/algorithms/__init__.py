@@ -1,6 +1,7 @@
 """Self-supervised distillation algorithms."""
+from .dino import DINO
 from .dogo import DoGo
 from .sdssl import SDSSL
 from .seed import SEED
 
-__all__ = ['DoGo', 'SDSSL', 'SEED']
+__all__ = ['DINO', 'DoGo', 'SDSSL', 'SEED']
