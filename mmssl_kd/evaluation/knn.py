@@ -164,13 +164,7 @@ class SubModelFeatures(nn.Module):
         out = self.backbone(inputs)
         if self.block is None:
             return out
-        if not isinstance(out, (tuple, list)) or len(out) < self.block:
-            num = len(out) if isinstance(out, (tuple, list)) else 1
-            raise ValueError(
-                f'block {self.block}: the backbone gives {num} output(s); '
-                'per-block features need a backbone that returns every '
-                "block, e.g. MultiLayerCLSViT.")
-        return (out[self.block - 1], )
+        return (_select_blocks(out, [self.block])[0], )
 
 
 def part_model(model: nn.Module, part: str = 'backbone',
@@ -180,6 +174,19 @@ def part_model(model: nn.Module, part: str = 'backbone',
     if part == 'backbone' and block is None:
         return model
     return SubModelFeatures(model, part, block)
+
+
+def _select_blocks(out, blocks: Sequence[int]) -> List[torch.Tensor]:
+    """Outputs ``blocks`` (counted from 1) of a backbone that returns one
+    output per block."""
+    num = len(out) if isinstance(out, (tuple, list)) else 1
+    for block in blocks:
+        if not isinstance(out, (tuple, list)) or not 1 <= block <= num:
+            raise ValueError(
+                f'block {block}: the backbone gives {num} output(s); '
+                'per-block features need a backbone that returns every '
+                'block, e.g. MultiLayerCLSViT.')
+    return [out[block - 1] for block in blocks]
 
 
 def _to_vector(out) -> torch.Tensor:
@@ -197,9 +204,11 @@ def _to_vector(out) -> torch.Tensor:
         "out_type='cls_token' or 'avg_featmap'.")
 
 
-def _batch_features(model: nn.Module,
-                   data: dict) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Features ``(B, C)`` and labels ``(B,)`` of one dataloader batch.
+def _batch_features(model: nn.Module, data: dict,
+                    blocks: Optional[Sequence[int]] = None
+                    ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Features ``(B, C)`` (``(B, len(blocks), C)`` with ``blocks``, from
+    one forward) and labels ``(B,)`` of one dataloader batch.
 
     The caller sets eval mode and ``no_grad`` (see :func:`extract_features`).
     """
@@ -217,15 +226,22 @@ def _batch_features(model: nn.Module,
                                   for s in samples):
         raise ValueError('kNN dataloaders must give labelled samples '
                          '(data_samples[i].gt_label).')
-    feats = _to_vector(model.extract_feat(inputs))
+    out = model.extract_feat(inputs)
+    if blocks is None:
+        feats = _to_vector(out)
+    else:
+        feats = torch.stack(
+            [_to_vector(o) for o in _select_blocks(out, blocks)], dim=1)
     labels = torch.as_tensor([int(s.gt_label) for s in samples])
     return feats, labels
 
 
-def extract_features(model: nn.Module, dataloader: DataLoader
+def extract_features(model: nn.Module, dataloader: DataLoader,
+                     blocks: Optional[Sequence[int]] = None
                      ) -> Tuple[Optional[torch.Tensor],
                                 Optional[torch.Tensor]]:
-    """Features ``(N, C)`` and labels ``(N,)`` of a dataset, in its order.
+    """Features ``(N, C)`` and labels ``(N,)`` of a dataset, in its order;
+    with ``blocks``, ``(N, len(blocks), C)`` from one pass.
 
     The model runs in eval mode under ``no_grad`` and gets its modes back
     afterwards.  In a distributed run every rank extracts its part and
@@ -236,7 +252,7 @@ def extract_features(model: nn.Module, dataloader: DataLoader
     part = []
     with _eval_mode(model):
         for data in dataloader:
-            feats, labels = _batch_features(model, data)
+            feats, labels = _batch_features(model, data, blocks)
             # one copy per image: a view would pickle the whole batch
             part.extend((f.to('cpu', copy=True), label)
                         for f, label in zip(feats, labels.tolist()))
@@ -251,7 +267,8 @@ def knn_evaluate(model: nn.Module,
                  bank_dataloader: DataLoader,
                  query_dataloader: DataLoader,
                  ks: Sequence[int] = (10, 20, 200),
-                 temperature: float = 0.07) -> Dict[str, float]:
+                 temperature: float = 0.07,
+                 blocks: Optional[Sequence[int]] = None) -> Dict[str, float]:
     """Weighted kNN accuracy of ``model``'s features, query set vs. bank.
 
     The bank features come from :func:`extract_features`; the query
@@ -259,23 +276,39 @@ def knn_evaluate(model: nn.Module,
     ``evaluate`` gathers them across ranks and runs :func:`weighted_knn`.
     The classifier runs on the model's device.  Every rank gets the result.
 
+    With ``blocks`` (counted from 1; a backbone that returns every block,
+    such as SDSSL's ``MultiLayerCLSViT``), every block is evaluated from
+    the same forward passes.
+
     Returns:
-        The keys of :func:`weighted_knn` (``'top1_k20'``, ...).
+        The keys of :func:`weighted_knn` (``'top1_k20'``, ...); with
+        ``blocks``, prefixed per block (``'block3/top1_k20'``).
     """
     from .metrics import KNNAccuracy  # metrics imports this module
 
-    metric = KNNAccuracy(ks=ks, temperature=temperature)
-    bank_feats, bank_labels = extract_features(model, bank_dataloader)
+    names = [''] if blocks is None else [f'block{b}/' for b in blocks]
+    metrics = [KNNAccuracy(ks=ks, temperature=temperature) for _ in names]
+    bank_feats, bank_labels = extract_features(model, bank_dataloader,
+                                               blocks)
     if is_main_process():
         metainfo = getattr(bank_dataloader.dataset, 'metainfo', {})
         classes = metainfo.get('classes')
         num_classes = len(classes) if classes else int(bank_labels.max()) + 1
         device = next(model.parameters(), torch.empty(0)).device
-        metric.set_bank(bank_feats.to(device), bank_labels, num_classes)
+        bank_feats = bank_feats.to(device)
+        for i, metric in enumerate(metrics):
+            feats = bank_feats if blocks is None else bank_feats[:, i]
+            metric.set_bank(feats, bank_labels, num_classes)
     with _eval_mode(model):
         for data in query_dataloader:
-            feats, labels = _batch_features(model, data)
-            metric.process(data, [dict(feat=f, gt_label=label)
-                                  for f, label in zip(feats, labels)])
-    results = metric.evaluate(len(query_dataloader.dataset))
-    return {key.split('/', 1)[-1]: value for key, value in results.items()}
+            feats, labels = _batch_features(model, data, blocks)
+            for i, metric in enumerate(metrics):
+                block = feats if blocks is None else feats[:, i]
+                metric.process(data, [dict(feat=f, gt_label=label)
+                                      for f, label in zip(block, labels)])
+    results = {}
+    for name, metric in zip(names, metrics):
+        results.update({name + key.split('/', 1)[-1]: value for key, value
+                        in metric.evaluate(len(query_dataloader.dataset))
+                        .items()})
+    return results

@@ -242,6 +242,31 @@ def test_knn_evaluate_equals_function_on_features():
     assert set(res) == {'top1_k1', 'top1_k4', 'top5_k1', 'top5_k4'}
 
 
+def test_knn_evaluate_blocks_from_one_pass():
+    """blocks=(1, 2) of a two-output backbone ('map': a zero map, then the
+    image map): each block's result equals the function on that block's
+    features, with one forward per batch for both blocks."""
+    gen = torch.Generator().manual_seed(4)
+    bank_images = torch.rand(10, 3, 2, 2, generator=gen)
+    query_images = torch.rand(5, 3, 2, 2, generator=gen)
+    bank_labels = torch.arange(10) % 5
+    query_labels = torch.tensor([0, 1, 2, 3, 4])
+    model = ToyModel('map')
+    res = knn_evaluate(model, image_loader(bank_images, bank_labels),
+                       image_loader(query_images, query_labels, batch_size=2),
+                       ks=(1, 4), temperature=0.1, blocks=(1, 2))
+    assert len(model.grad_enabled) == 4 + 3  # batches of bank and queries
+    for block, feats in [(1, lambda x: x.mean(dim=(2, 3)) * 0),
+                         (2, lambda x: x.mean(dim=(2, 3)))]:
+        expected = weighted_knn(feats(bank_images), bank_labels,
+                                feats(query_images), query_labels, 5,
+                                ks=(1, 4), temperature=0.1)
+        assert {k: res[f'block{block}/{k}'] for k in expected} == expected
+    with pytest.raises(ValueError, match='block 3: the backbone gives 2'):
+        knn_evaluate(model, image_loader(bank_images, bank_labels),
+                     image_loader(query_images, query_labels), blocks=(3, ))
+
+
 def _dist_worker(rank, port, out_dir):
     import torch.distributed as torch_dist
     from mmengine.dataset import DefaultSampler

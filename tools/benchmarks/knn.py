@@ -85,16 +85,13 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
     loaders = (Runner.build_dataloader(hook.bank_cfg),
                Runner.build_dataloader(hook.query_cfg))
     print(f'kNN, T={temperature}, {args.checkpoint}, {args.part}')
-    results: Dict[str, float] = {}
+    results = knn_evaluate(part_model(model, args.part), *loaders, ks=ks,
+                           temperature=temperature, blocks=args.blocks)
     for block in args.blocks or [None]:
-        block_results = knn_evaluate(part_model(model, args.part, block),
-                                     *loaders, ks=ks,
-                                     temperature=temperature)
-        print_table(block_results, ks,
-                    None if block is None else f'block {block}')
         prefix = '' if block is None else f'block{block}/'
-        results.update({prefix + key: value
-                        for key, value in block_results.items()})
+        print_table({key[len(prefix):]: value for key, value in
+                     results.items() if key.startswith(prefix)}, ks,
+                    None if block is None else f'block {block}')
     if args.work_dir:
         os.makedirs(args.work_dir, exist_ok=True)
         with open(osp.join(args.work_dir, 'knn_results.json'), 'w') as f:

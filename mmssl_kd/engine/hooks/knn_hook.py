@@ -26,7 +26,8 @@ class KNNHook(Hook):
     dataloaders and logged with its name: ``kNN (T=0.07) epoch 3 [peer]:
     ...`` and ``knn/peer/top1_k10``.  With ``blocks``, every part is
     evaluated at each of those blocks of its backbone instead (SDSSL's
-    early exits): ``[block 3]``, ``knn/block3/top1_k10``.
+    early exits), all blocks from the same forward passes:
+    ``[block 3]``, ``knn/block3/top1_k10``.
 
     Args:
         bank_dataloader: config of the labelled bank ("train") dataloader.
@@ -65,7 +66,7 @@ class KNNHook(Hook):
         self.temperature = temperature
         self.eval_before_train = before_train
         self.parts = tuple(parts)
-        self.blocks = (None, ) if blocks is None else tuple(blocks)
+        self.blocks = None if blocks is None else tuple(blocks)
         self._dataloaders: Optional[Tuple[DataLoader, DataLoader]] = None
 
     def before_train(self, runner) -> None:
@@ -97,14 +98,17 @@ class KNNHook(Hook):
         if is_model_wrapper(model):
             model = model.module
         for part in self.parts:
-            for block in self.blocks:
-                self._evaluate_one(runner, when, step, model, part, block)
+            results = knn_evaluate(
+                part_model(model, part), *self._dataloaders, ks=self.ks,
+                temperature=self.temperature, blocks=self.blocks)
+            for block in self.blocks or [None]:
+                prefix = '' if block is None else f'block{block}/'
+                self._log(runner, when, step, part, block, {
+                    key[len(prefix):]: value for key, value in results.items()
+                    if key.startswith(prefix) and '/' not in key[len(prefix):]})
 
-    def _evaluate_one(self, runner, when: str, step: int, model, part: str,
-                      block: Optional[int]) -> None:
-        results = knn_evaluate(part_model(model, part, block),
-                               *self._dataloaders, ks=self.ks,
-                               temperature=self.temperature)
+    def _log(self, runner, when: str, step: int, part: str,
+             block: Optional[int], results: dict) -> None:
         names = [] if part == 'backbone' else [part]
         names += [] if block is None else [f'block {block}']
         label = f' [{", ".join(names)}]' if names else ''
