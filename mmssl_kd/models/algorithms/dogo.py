@@ -255,7 +255,7 @@ class DoGo(BaseModel):
             return losses
         both_simsiam = all(out.p is not None for out in outs)
         with torch.autocast(inputs[0].device.type, enabled=False):
-            own = [out.p or out.z for out in outs]
+            own = [out.z if out.p is None else out.p for out in outs]
             target = [out.z for out in outs] if both_simsiam else own
             for m, (i, j) in enumerate([(0, 1), (1, 0)], start=1):
                 sim_own = own[i][0] @ own[i][1].t()
