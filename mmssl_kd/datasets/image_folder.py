@@ -3,7 +3,7 @@ clear error when the data is missing, and deterministic subsets."""
 import os
 import os.path as osp
 from collections import defaultdict
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 from mmengine.logging import print_log
@@ -24,6 +24,45 @@ _HOW_TO_GET_DATA = (
     'ILSVRC2012 from https://image-net.org (registration needed) and place '
     'it at data/imagenet/{{train,val}}/<wnid>/*.JPEG, with the validation '
     'images sorted into their wnid folders.')
+
+
+def balanced_subset(samples: Sequence[Tuple[str, int]], seed: int,
+                    num_per_class: Optional[int] = None,
+                    fraction: Optional[float] = None
+                    ) -> Tuple[List[Tuple[str, int]], List[Tuple[int, int]]]:
+    """A deterministic class-balanced subset of ``(name, label)`` samples.
+
+    Each class keeps ``num_per_class`` samples, or ``round(fraction * n)``
+    of its n (at least 1), chosen by a generator seeded with ``(seed,
+    label)``, in their original order; so a class's choice depends on
+    neither the other classes nor their order.
+
+    Returns:
+        ``(chosen, short)``: the kept samples, class by class, and the
+        ``(label, count)`` of classes with fewer than ``num_per_class``
+        (all of which are kept).
+    """
+    if (num_per_class is None) == (fraction is None):
+        raise ValueError('give exactly one of num_per_class and fraction')
+    if fraction is not None and not 0 < fraction <= 1:
+        raise ValueError(f'fraction must be in (0, 1], got {fraction}')
+    by_class = defaultdict(list)
+    for sample in samples:
+        by_class[sample[1]].append(sample)
+    chosen, short = [], []
+    for label in sorted(by_class):
+        items = by_class[label]
+        count = (num_per_class if fraction is None else
+                 max(1, round(fraction * len(items))))
+        if len(items) <= count:
+            if len(items) < count:
+                short.append((label, len(items)))
+            chosen += items
+            continue
+        rng = np.random.default_rng([seed, label])
+        keep = np.sort(rng.choice(len(items), count, replace=False))
+        chosen += [items[i] for i in keep]
+    return chosen, short
 
 
 def _missing(path: str, problem: str, split_dir: str) -> FileNotFoundError:
@@ -159,21 +198,8 @@ class ImageFolder(CustomDataset):
         return samples
 
     def _balanced_subset(self, samples: List[tuple]) -> List[tuple]:
-        by_class = defaultdict(list)
-        for sample in samples:
-            by_class[sample[1]].append(sample)
-        chosen, short = [], []
-        for label in sorted(by_class):
-            items = by_class[label]
-            if len(items) <= self.num_per_class:
-                if len(items) < self.num_per_class:
-                    short.append((label, len(items)))
-                chosen += items
-                continue
-            rng = np.random.default_rng([self.subset_seed, label])
-            keep = np.sort(rng.choice(len(items), self.num_per_class,
-                                      replace=False))
-            chosen += [items[i] for i in keep]
+        chosen, short = balanced_subset(samples, self.subset_seed,
+                                        num_per_class=self.num_per_class)
         if short:
             print_log(f'ImageFolder: {len(short)} class(es) of '
                       f'{self.img_prefix} have fewer than num_per_class='
