@@ -40,7 +40,16 @@ class DINO(BaseSelfSupervisor):
                          init_cfg=init_cfg)
         self.loss_module = MODELS.build(loss)
         self.num_global_crops = num_global_crops
-        self.teacher = CosineEMA(self._student(), momentum=base_momentum)
+        self.teacher = self._make_teacher(base_momentum)
+
+    def _make_teacher(self, base_momentum: float) -> CosineEMA:
+        """An EMA copy of the student without stochastic depth (DINO builds
+        its teacher with ``drop_path_rate=0``)."""
+        teacher = CosineEMA(self._student(), momentum=base_momentum)
+        for module in teacher.modules():
+            if hasattr(module, 'drop_prob'):  # DropPath of mmcv and timm
+                module.drop_prob = 0.
+        return teacher
 
     def _student(self) -> nn.Sequential:
         return nn.Sequential(self.backbone, self.neck)

@@ -1,7 +1,7 @@
 """DINO's loss (Caron et al., ICCV 2021, Eq. 3 and Sec. 3.1): the student's
 softmax of every crop against the centred, sharpened teacher softmax of
 every other global crop."""
-from typing import List
+from typing import Iterator, List, Tuple
 
 import torch
 import torch.nn as nn
@@ -22,6 +22,17 @@ def teacher_temp_at(epoch: int, warmup_temp: float, temp: float,
     if warmup_epochs == 1:
         return warmup_temp
     return warmup_temp + (temp - warmup_temp) * epoch / (warmup_epochs - 1)
+
+
+def crop_pairs(num_student: int, num_teacher: int
+               ) -> Iterator[Tuple[int, int]]:
+    """The (teacher crop, student crop) pairs DINO compares: every teacher
+    global crop with every other crop (``n = T (S - 1)`` pairs when the
+    teacher's crops are the student's first ones)."""
+    for t in range(num_teacher):
+        for s in range(num_student):
+            if s != t:
+                yield t, s
 
 
 @MODELS.register_module()
@@ -68,15 +79,11 @@ class DINOLoss(nn.Module):
             teacher: (B, K) outputs of the global crops.
         """
         self.criterion.teacher_temp = self.current_teacher_temp()
-        total, pairs = 0., 0
-        for t, target in enumerate(teacher):
-            for s, output in enumerate(student):
-                if s == t:
-                    continue
-                total = total + self.criterion(output, target, self.center)
-                pairs += 1
+        pairs = list(crop_pairs(len(student), len(teacher)))
+        total = sum(self.criterion(student[s], teacher[t], self.center)
+                    for t, s in pairs)
         self.update_center(torch.cat(teacher))
-        return total / pairs
+        return total / len(pairs)
 
     @torch.no_grad()
     def update_center(self, teacher: torch.Tensor) -> None:

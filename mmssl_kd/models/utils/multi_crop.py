@@ -1,25 +1,30 @@
 """Multi-crop forward (DINO's ``MultiCropWrapper``): consecutive crops of
 the same resolution go through the network in one batch."""
 from itertools import groupby
-from typing import Callable, List
+from typing import Callable, List, Tuple, Union
 
 import torch
 
+Output = Union[torch.Tensor, Tuple[torch.Tensor, ...]]
 
-def multi_crop_forward(net: Callable[[torch.Tensor], torch.Tensor],
-                       crops: List[torch.Tensor]) -> List[torch.Tensor]:
+
+def multi_crop_forward(net: Callable[[torch.Tensor], Output],
+                       crops: List[torch.Tensor]) -> List[Output]:
     """``[net(c) for c in crops]``, with one call per run of crops of equal
     size (so BatchNorm sees each resolution group as one batch, as in DINO).
 
-    ``net`` maps (N, 3, H, W) to an (N, ...) tensor; the result is split
-    back into one tensor per crop, in order.
+    ``net`` maps (N, 3, H, W) to an (N, ...) tensor, or to a tuple of them;
+    the result is split back into one tensor (tuple) per crop, in order.
     """
     outputs = []
     sizes = [c.shape[-2:] for c in crops]
     start = 0
     for _, group in groupby(sizes):
         count = len(list(group))
-        batch = torch.cat(crops[start:start + count])
-        outputs.extend(net(batch).chunk(count))
+        out = net(torch.cat(crops[start:start + count]))
+        if isinstance(out, tuple):
+            outputs.extend(zip(*(o.chunk(count) for o in out)))
+        else:
+            outputs.extend(out.chunk(count))
         start += count
     return outputs
