@@ -1,7 +1,9 @@
 """Self-supervised distillation algorithms."""
 from .dino import DINO
 from .dogo import DoGo
+from .glsd import GLSD, GlobalLocalNet, global_and_tokens
 from .sdssl import SDSSL
 from .seed import SEED
 
-__all__ = ['DINO', 'DoGo', 'SDSSL', 'SEED']
+__all__ = ['DINO', 'DoGo', 'GLSD', 'GlobalLocalNet', 'SDSSL', 'SEED',
+           'global_and_tokens']
