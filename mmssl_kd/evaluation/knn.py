@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from mmengine.dist import collect_results, is_main_process
 from mmengine.logging import print_log
+from mmengine.model.averaged_model import BaseAveragedModel
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -148,6 +149,8 @@ class SubModelFeatures(nn.Module):
                  block: Optional[int] = None):
         super().__init__()
         sub = model if part == 'backbone' else getattr(model, part, None)
+        if isinstance(sub, BaseAveragedModel):  # an EMA teacher
+            sub = sub.module
         if not isinstance(getattr(sub, 'backbone', None), nn.Module):
             raise ValueError(
                 f'part {part!r}: {type(model).__name__} has no sub-model '
@@ -196,12 +199,14 @@ def _to_vector(out) -> torch.Tensor:
         out = out[-1]
     if out.dim() == 4:
         return out.mean(dim=(2, 3))
+    if out.dim() == 3:  # (B, 1 + T, C): a ViT's [CLS] and patch tokens
+        return out[:, 0]
     if out.dim() == 2:
         return out
     raise ValueError(
-        f'kNN needs a (B, C) vector or a (B, C, H, W) map per image, the '
-        f'model gave shape {tuple(out.shape)}; for a ViT use '
-        "out_type='cls_token' or 'avg_featmap'.")
+        f'kNN needs a (B, C) vector, a (B, C, H, W) map or a [CLS]-first '
+        f'(B, 1 + T, C) token sequence per image, the model gave shape '
+        f'{tuple(out.shape)}.')
 
 
 def _batch_features(model: nn.Module, data: dict,

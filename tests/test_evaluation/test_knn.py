@@ -191,6 +191,10 @@ class ToyModel(nn.Module):
             return (fmap * 0, fmap)
         if self.out == 'vector':  # (B, C)
             return fmap.mean(dim=(2, 3))
+        if self.out == 'raw':  # a ViT's (B, 1 + T, C): [CLS] first
+            tokens = fmap.flatten(2).transpose(1, 2)
+            return (torch.cat([fmap.mean(dim=(2, 3))[:, None], tokens * 0],
+                              dim=1), )
         return ([fmap * 0, fmap.mean(dim=(2, 3))], )  # [patch, cls]
 
 
@@ -202,7 +206,7 @@ def image_loader(images, labels, collate=default_collate, views=True,
     return DataLoader(items, batch_size=batch_size, collate_fn=collate)
 
 
-@pytest.mark.parametrize('out', ['map', 'vector', 'cls'])
+@pytest.mark.parametrize('out', ['map', 'vector', 'cls', 'raw'])
 @pytest.mark.parametrize('views', [True, False])
 def test_extract_features_one_vector_per_image(out, views):
     gen = torch.Generator().manual_seed(3)

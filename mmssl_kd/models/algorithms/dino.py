@@ -11,6 +11,28 @@ from mmssl_kd.registry import MODELS
 from ..utils import multi_crop_forward
 
 
+def ema_teacher(net: nn.Module, momentum: float) -> CosineEMA:
+    """An EMA copy of ``net`` without stochastic depth (DINO builds its
+    teacher with ``drop_path_rate=0``; so does MOKD)."""
+    teacher = CosineEMA(net, momentum=momentum)
+    for module in teacher.modules():
+        if hasattr(module, 'drop_prob'):  # DropPath of mmcv and timm
+            module.drop_prob = 0.
+    return teacher
+
+
+class StudentNet(nn.Module):
+    """``neck(backbone(x))``, holding references to the student's parts
+    (the EMA teacher copies it, with the same attribute names)."""
+
+    def __init__(self, backbone: nn.Module, neck: nn.Module):
+        super().__init__()
+        self.backbone, self.neck = backbone, neck
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.neck(self.backbone(x))
+
+
 @MODELS.register_module()
 class DINO(BaseSelfSupervisor):
     """A student (``backbone`` + ``neck``, a :class:`DINOHead`) learns to
@@ -40,19 +62,10 @@ class DINO(BaseSelfSupervisor):
                          init_cfg=init_cfg)
         self.loss_module = MODELS.build(loss)
         self.num_global_crops = num_global_crops
-        self.teacher = self._make_teacher(base_momentum)
+        self.teacher = ema_teacher(self._student(), base_momentum)
 
-    def _make_teacher(self, base_momentum: float) -> CosineEMA:
-        """An EMA copy of the student without stochastic depth (DINO builds
-        its teacher with ``drop_path_rate=0``)."""
-        teacher = CosineEMA(self._student(), momentum=base_momentum)
-        for module in teacher.modules():
-            if hasattr(module, 'drop_prob'):  # DropPath of mmcv and timm
-                module.drop_prob = 0.
-        return teacher
-
-    def _student(self) -> nn.Sequential:
-        return nn.Sequential(self.backbone, self.neck)
+    def _student(self) -> 'StudentNet':
+        return StudentNet(self.backbone, self.neck)
 
     def loss(self, inputs: List[torch.Tensor],
              data_samples: Optional[List[DataSample]] = None

@@ -13,7 +13,7 @@ from mmssl_kd.registry import MODELS
 from ..losses import crop_pairs
 from ..utils import (geometric_match, multi_crop_forward, similarity_match,
                      token_centres)
-from .dino import DINO
+from .dino import DINO, ema_teacher
 
 
 def global_and_tokens(out) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -123,7 +123,7 @@ class GLSD(DINO):
                                else None)
         # DINO's teacher, again with the dense head (the first update copies
         # the initialised student, so only the structure matters here)
-        self.teacher = self._make_teacher(base_momentum)
+        self.teacher = ema_teacher(self._student(), base_momentum)
         self.matching = matching
         self.hinge = hinge
         self.downsampling_rate = downsampling_rate
@@ -133,10 +133,6 @@ class GLSD(DINO):
     def _student(self) -> GlobalLocalNet:
         return GlobalLocalNet(self.backbone, self.neck,
                               getattr(self, 'dense_neck', None))
-
-    def extract_feat(self, inputs: torch.Tensor) -> Tuple[torch.Tensor]:
-        """The global vector of the student backbone (for the kNN)."""
-        return (global_and_tokens(self.backbone(inputs))[0], )
 
     def _grid(self, crop: torch.Tensor, num_tokens: int) -> Tuple[int, int]:
         rows, cols = (s // self.downsampling_rate for s in crop.shape[-2:])
