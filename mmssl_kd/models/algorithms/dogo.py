@@ -3,18 +3,17 @@
 Online mutual self-supervised distillation of two peers, following the
 official code (NeurAI-Lab/DoGo, branch ``dogo``).
 """
-import contextlib
 from typing import Dict, List, NamedTuple, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModel, BaseModule
-from mmengine.optim import OptimWrapperDict
 from mmpretrain.structures import DataSample
 
 from mmssl_kd.registry import MODELS
 from ..losses import NTXentLoss, SimilarityDistillationLoss
+from .separate_steps import SeparateStepsMixin
 
 ModuleOrCfg = Union[dict, nn.Module]
 
@@ -59,7 +58,7 @@ class _Outputs(NamedTuple):
 
 
 @MODELS.register_module()
-class DoGo(BaseModel):
+class DoGo(SeparateStepsMixin, BaseModel):
     """Two peers trained together, each distilling the other's similarity.
 
     Model m (``m = 1, 2``) embeds its own two views, ``z'_m`` and
@@ -263,34 +262,3 @@ class DoGo(BaseModel):
                 losses[f'loss_kd_{m}'] = self.lambdas[i] * self.kl_divergence(
                     sim_own, sim_peer)
         return losses
-
-    def train_step(self, data: Union[dict, tuple, list],
-                   optim_wrapper: OptimWrapperDict
-                   ) -> Dict[str, torch.Tensor]:
-        """One forward, then each optimizer steps on its own peer's loss.
-
-        Args:
-            data: a batch from the dataloader.
-            optim_wrapper: ``OptimWrapperDict`` with the keys of
-                :attr:`optim_parts` (``model1``, ``model2``).
-
-        Returns:
-            The log variables: ``loss_1``, ``loss_2`` (the peers' totals),
-            ``loss`` (their sum, for logs only) and every term of
-            :meth:`loss`.
-        """
-        wrappers = [optim_wrapper[key] for key in self.optim_parts]
-        with contextlib.ExitStack() as stack:
-            for wrapper in wrappers:
-                stack.enter_context(wrapper.optim_context(self))
-            data = self.data_preprocessor(data, True)
-            losses = self._run_forward(data, mode='loss')
-        log_vars = {'loss': 0.}
-        for m, wrapper in enumerate(wrappers, start=1):
-            total, peer_vars = self.parse_losses(
-                {k: v for k, v in losses.items() if k.endswith(f'_{m}')})
-            peer_vars[f'loss_{m}'] = peer_vars.pop('loss')
-            log_vars.update(peer_vars)
-            log_vars['loss'] = log_vars['loss'] + peer_vars[f'loss_{m}']
-            wrapper.update_params(total)
-        return log_vars
