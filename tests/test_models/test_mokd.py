@@ -1,0 +1,277 @@
+"""MOKD: the T-Head and its search, each loss term from hand computations,
+separate optimizers that move only their own model."""
+import pytest
+import torch
+import torch.nn.functional as F
+from mmengine.logging import MessageHub
+from mmengine.registry import DefaultScope
+
+from mmssl_kd.models.losses import DINOLoss
+from mmssl_kd.models.necks import TransformerHead
+from mmssl_kd.models.utils import multi_crop_forward
+from mmssl_kd.registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS
+
+K, D = 12, 24
+
+
+@pytest.fixture(autouse=True)
+def fresh_message_hub(request):
+    MessageHub.get_instance(f'test_mokd_{request.node.name}')
+
+
+def thead(in_channels, **kwargs):
+    return dict(type='TransformerHead', in_channels=in_channels,
+                embed_dims=D, out_channels=K, num_blocks=1, num_heads=2,
+                grid=(4, 4), **kwargs)
+
+
+def dino_head(in_channels):
+    return dict(type='DINOHead', in_channels=in_channels, out_channels=K,
+                hidden_channels=16, bottleneck_channels=8)
+
+
+def build(cnn_head=True, vit_head=True, drop_path=0.1, **kwargs):
+    cfg = dict(
+        type='MOKD',
+        cnn=dict(backbone=dict(type='CIFARResNet', depth=20),
+                 neck=dino_head(64),
+                 head=thead(64) if cnn_head else None),
+        vit=dict(backbone=dict(type='VisionTransformer',
+                               arch=dict(embed_dims=D, num_layers=2,
+                                         num_heads=2,
+                                         feedforward_channels=48),
+                               img_size=16, patch_size=4, out_type='raw',
+                               drop_path_rate=drop_path),
+                 neck=dino_head(D),
+                 head=thead(D, norm_last_layer=False) if vit_head else None),
+        loss=dict(type='DINOLoss', out_channels=K, teacher_temp=0.07,
+                  warmup_teacher_temp=0.04),
+        cnn_warmup_epochs=50, vit_warmup_epochs=30)
+    cfg.update(kwargs)
+    with DefaultScope.overwrite_default_scope('mmssl_kd'):
+        model = MODELS.build(cfg)
+    model.init_weights()
+    return model
+
+
+def crops(batch=2, local=2):
+    gen = torch.Generator().manual_seed(1)
+    return [torch.randn(batch, 3, 16, 16, generator=gen) for _ in range(2)] \
+        + [torch.randn(batch, 3, 8, 8, generator=gen) for _ in range(local)]
+
+
+def soft_ce(target_logits, student_logits, t_tau, s_tau=0.1):
+    """Mean over rows of -sum p log q, written out."""
+    total = 0.
+    for t_row, s_row in zip(target_logits.tolist(), student_logits.tolist()):
+        t_exp = [torch.tensor(v / t_tau).exp().item() for v in t_row]
+        s_exp = [torch.tensor(v / s_tau).exp().item() for v in s_row]
+        p = [e / sum(t_exp) for e in t_exp]
+        log_q = [torch.tensor(e / sum(s_exp)).log().item() for e in s_exp]
+        total -= sum(a * b for a, b in zip(p, log_q))
+    return total / len(target_logits)
+
+
+def test_thead_search_prepends_and_drops_the_query():
+    """With a query: the blocks see [q; tokens + pos], the query's output is
+    dropped and the rest averaged; a 2 x 2 grid gets the bicubically
+    resized 4 x 4 position embedding."""
+    torch.manual_seed(0)
+    head = TransformerHead(8, embed_dims=D, out_channels=K, num_blocks=2,
+                           num_heads=2, grid=(4, 4))
+    head.init_weights()
+    tokens = head.embed(torch.randn(3, 16, 8))
+    query = torch.randn(3, D)
+    x = torch.cat([query[:, None], tokens + head.pos_embed], dim=1)
+    expected = head.last_layer(head.norm(head.blocks(x))[:, 1:].mean(1))
+    torch.testing.assert_close(head(tokens, query=query), expected)
+    plain = head.last_layer(
+        head.norm(head.blocks(tokens + head.pos_embed)).mean(1))
+    torch.testing.assert_close(head(tokens), plain)
+    small = head.embed(torch.randn(3, 4, 8))
+    assert head(small).shape == (3, K)
+    with pytest.raises(ValueError, match='square'):
+        head(head.embed(torch.randn(3, 6, 8)))
+
+
+def test_search_target_shapes_and_no_gradient():
+    model = build()
+    teacher_tokens = torch.randn(2, 16, D)
+    queries = torch.randn(3 * 2, D, requires_grad=True)
+    target = model.search_target(model.peer_teacher, teacher_tokens, queries)
+    assert target.shape == (6, K) and target.grad_fn is None
+    # local crop i of image b searches image b's tokens
+    one = model.peer_teacher.module.head(teacher_tokens[1:2],
+                                         query=queries[3:4].detach())
+    torch.testing.assert_close(target[3:4], one)
+
+
+def test_each_term_from_the_modules():
+    """Each term equals its definition computed from the networks' own
+    outputs: DINO losses against fresh DINOLoss instances, the search term
+    written out (softmax of the peer teacher's search at the ViT teacher
+    temperature, student at 0.1), times lambda. No drop-path, so that the
+    teachers (copies of the students at the first update) equal them."""
+    model = build(lambdas=(1.0, 0.1), drop_path=0.)
+    inputs = crops()
+    losses = model.loss(inputs)
+    assert set(losses) == {
+        f'{name}_{m}' for m in (1, 2) for name in (
+            'loss_mlp', 'loss_thead', 'loss_cross', 'loss_search',
+            'teacher_temp')}
+    with torch.no_grad():
+        students = [multi_crop_forward(model._cnn(), inputs),
+                    multi_crop_forward(model.peer, inputs)]
+        # the first update copies the students, so teachers = students
+        teachers = [s[:2] for s in students]
+    for m, (own, peer) in enumerate(((0, 1), (1, 0)), start=1):
+        out = [[c[i] for c in students[own]] for i in range(4)]
+        own_t = [[c[i] for c in teachers[own]] for i in range(4)]
+        peer_t = [[c[i] for c in teachers[peer]] for i in range(4)]
+        lam = model.lambdas[own]
+        expected = dict(
+            loss_mlp=DINOLoss(K)(out[0], own_t[0]),
+            loss_thead=DINOLoss(K)(out[1], own_t[1]),
+            loss_cross=lam * DINOLoss(K)(out[0], peer_t[0]))
+        for name, value in expected.items():
+            assert losses[f'{name}_{m}'].item() == pytest.approx(
+                value.item(), rel=1e-5), (name, m)
+        # the search, by hand: peer teacher's T-Head on [q; tokens(g1)]
+        peer_net = (model.peer_teacher, model.teacher)[own].module
+        targets = torch.cat([
+            peer_net.head(peer_t[2][0], query=q) for q in out[3][2:]])
+        student_logits = torch.cat(out[1][2:])
+        by_hand = lam * soft_ce(targets, student_logits, t_tau=0.04)
+        assert losses[f'loss_search_{m}'].item() == pytest.approx(
+            by_hand, rel=1e-4)
+    # six centres, each moved by its own teacher outputs
+    centres = {name: loss.center for name, loss in model.losses.items()}
+    assert len(centres) == 6
+    torch.testing.assert_close(
+        centres['cross_1'],
+        0.1 * torch.cat([c[0] for c in teachers[1]]).mean(0, keepdim=True))
+
+
+def test_ablations_leave_terms_out():
+    independent = build(cnn_head=False, vit_head=False, lambdas=(0., 0.),
+                        search=False)
+    losses = independent.loss(crops())
+    assert set(losses) == {'loss_mlp_1', 'loss_mlp_2', 'teacher_temp_1',
+                           'teacher_temp_2'}
+    no_search = build(search=False)
+    assert not any('search' in k for k in no_search.loss(crops()))
+    with pytest.raises(ValueError, match='needs a T-Head'):
+        build(cnn_head=False)
+
+
+def test_teacher_temperature_schedules_per_model():
+    """CNN self-distillation: 50 warm-up epochs; ViT, cross, search: 30."""
+    model = build()
+    MessageHub.get_current_instance().update_info('epoch', 15)
+    losses = model.loss(crops())
+    assert losses['teacher_temp_1'].item() == pytest.approx(
+        0.04 + 0.03 * 15 / 49)
+    assert losses['teacher_temp_2'].item() == pytest.approx(
+        0.04 + 0.03 * 15 / 29)
+    assert model.search_loss.teacher_temp == pytest.approx(
+        0.04 + 0.03 * 15 / 29)
+
+
+def test_each_optimizer_moves_only_its_model():
+    """train_step with SGD for the CNN and AdamW for the ViT: with one of
+    the two learning rates at 0, only the other model's weights move; the
+    teachers move only by their EMA."""
+    for frozen in ('cnn', 'vit'):
+        torch.manual_seed(0)
+        model = build()
+        lrs = dict(cnn=0.1, vit=1e-3)
+        lrs[frozen] = 0.
+        ctor = OPTIM_WRAPPER_CONSTRUCTORS.build(dict(
+            type='PartsOptimWrapperConstructor', optim_wrapper_cfg=dict(
+                cnn=dict(optimizer=dict(type='SGD', lr=lrs['cnn'],
+                                        momentum=0.9, weight_decay=1e-4)),
+                vit=dict(optimizer=dict(type='AdamW', lr=lrs['vit'],
+                                        weight_decay=0.04)))))
+        optim = ctor(model)
+        before = {k: v.detach().clone() for k, v in model.named_parameters()}
+        data = dict(inputs=[c for c in crops()], data_samples=None)
+        log_vars = model.train_step(data, optim)
+        assert {'loss_1', 'loss_2'} <= set(log_vars)
+        moved = {k for k, v in model.named_parameters()
+                 if not torch.equal(v, before[k])
+                 and not k.startswith(('teacher.', 'peer_teacher.'))}
+        cnn = {k for k in moved if k.startswith(('backbone.', 'neck.',
+                                                 'head.'))}
+        vit = {k for k in moved if k.startswith('peer.')}
+        assert moved == cnn | vit
+        # the teachers were not stepped: they hold the students' weights
+        # from before the step (the first EMA update copies them)
+        teacher = dict(model.teacher.module.named_parameters())
+        assert all(torch.equal(v, before[k]) for k, v in teacher.items()
+                   if k.startswith('backbone.'))
+        assert (not cnn) == (frozen == 'cnn')
+        assert (not vit) == (frozen == 'vit')
+
+
+def test_teachers_have_no_drop_path_and_knn_parts():
+    from mmssl_kd.evaluation.knn import SubModelFeatures
+    model = build()
+    assert all(m.drop_prob == 0 for m in model.peer_teacher.modules()
+               if hasattr(m, 'drop_prob'))
+    x = torch.randn(2, 3, 16, 16)
+    for part in ('peer', 'teacher', 'peer_teacher'):
+        feats = SubModelFeatures(model, part).extract_feat(x)
+        assert feats is not None
+    vit_feats = SubModelFeatures(model, 'peer').extract_feat(x)
+    assert vit_feats[0].shape == (2, 1 + 16, D)  # [CLS] first: kNN takes it
+
+
+def test_ablation_starts_from_the_same_weights():
+    """Same seed, then init_weights as the Runner does: both backbones and
+    DINO heads are equal in MOKD and in the two-independent-DINOs ablation
+    (a paired comparison)."""
+    from mmengine.logging import MMLogger
+    MMLogger.get_instance('mmengine', log_level='WARNING')
+    params = []
+    for ablation in (False, True):
+        torch.manual_seed(0)
+        kwargs = dict(cnn_head=False, vit_head=False, lambdas=(0., 0.),
+                      search=False) if ablation else {}
+        model = build(**kwargs)
+        params.append({k: v for k, v in model.named_parameters()
+                       if k.startswith(('backbone.', 'neck.',
+                                        'peer.backbone.', 'peer.neck.'))})
+    assert params[0].keys() == params[1].keys()
+    for key, value in params[0].items():
+        assert torch.equal(value, params[1][key]), key
+
+
+@pytest.mark.parametrize('part', ['peer', 'peer_teacher.module'])
+def test_vit_and_its_teacher_export_as_plain_backbones(part):
+    """extract_backbone's `extract` pulls the ViT (or its EMA teacher) out
+    of a MOKD state dict; it loads strictly into a bare ViT and gives the
+    same features."""
+    import importlib.util
+    from pathlib import Path
+    tool_path = Path(__file__).resolve().parents[2] / \
+        'tools/model_converters/extract_backbone.py'
+    spec = importlib.util.spec_from_file_location('extract_backbone',
+                                                  tool_path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    model = build()
+    model.loss(crops())  # the first EMA update: teacher = student
+    weights = tool.extract(model.state_dict(), part)
+    with DefaultScope.overwrite_default_scope('mmssl_kd'):
+        vit = MODELS.build(dict(type='VisionTransformer',
+                                arch=dict(embed_dims=D, num_layers=2,
+                                          num_heads=2,
+                                          feedforward_channels=48),
+                                img_size=16, patch_size=4, out_type='raw'))
+    vit.load_state_dict(weights, strict=True)
+    vit.eval()
+    source = model.peer.backbone if part == 'peer' else \
+        model.peer_teacher.module.backbone
+    source.eval()
+    x = torch.randn(2, 3, 16, 16)
+    torch.testing.assert_close(vit(x)[0], source(x)[0])
