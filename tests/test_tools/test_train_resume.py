@@ -102,6 +102,46 @@ optim_wrapper = dict(
     model2=dict(optimizer=dict(type='SGD', lr=0.05, momentum=0.9)))
 """ + MOCO_CONFIG[MOCO_CONFIG.index('param_scheduler'):]
 
+# MOKD: a CIFAR ResNet-20 and a small ViT, each with an EMA teacher, a DINO
+# head and a T-Head (six centres), SGD for the CNN and AdamW for the ViT
+# with a schedule each; 2 global + 2 local crops.
+MOKD_CONFIG = MOCO_CONFIG.split('neck = dict(')[0] + """
+train_dataloader['dataset']['pipeline'][1] = dict(
+    type='MultiView', num_views=[2, 2], transforms=[
+        view_pipeline,
+        [dict(view_pipeline[0], scale=16)] + view_pipeline[1:]])
+head = dict(type='DINOHead', out_channels=16, hidden_channels=16,
+            bottleneck_channels=8)
+thead = dict(type='TransformerHead', embed_dims=24, out_channels=16,
+             num_blocks=1, num_heads=2, grid=(8, 8))
+model = dict(
+    type='MOKD',
+    data_preprocessor=dict(type='SelfSupDataPreprocessor',
+                           mean=[123.675, 116.28, 103.53],
+                           std=[58.395, 57.12, 57.375], to_rgb=True),
+    cnn=dict(backbone=dict(type='CIFARResNet', depth=20),
+             neck=dict(head, in_channels=64),
+             head=dict(thead, in_channels=64)),
+    vit=dict(backbone=dict(type='VisionTransformer',
+                           arch=dict(embed_dims=24, num_layers=2,
+                                     num_heads=2, feedforward_channels=48),
+                           img_size=32, patch_size=4, out_type='raw'),
+             neck=dict(head, in_channels=24),
+             head=dict(thead, in_channels=24)),
+    loss=dict(type='DINOLoss', out_channels=16, teacher_temp=0.07,
+              warmup_teacher_temp=0.04),
+    cnn_warmup_epochs=2, vit_warmup_epochs=2, base_momentum=0.1)
+optim_wrapper = dict(
+    constructor='PartsOptimWrapperConstructor',
+    cnn=dict(optimizer=dict(type='SGD', lr=0.05, momentum=0.9)),
+    vit=dict(optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.04)))
+param_scheduler = dict(
+    cnn=[dict(type='CosineAnnealingLR', T_max=2, by_epoch=True, begin=0,
+              end=2, convert_to_iter_based=True)],
+    vit=[dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0,
+              end=3)])
+""" + MOCO_CONFIG[MOCO_CONFIG.index('train_cfg'):]
+
 # The interrupted run must be the same 2-epoch run, stopped: a run with
 # max_epochs=1 is a different run, because MoCoV3's momentum follows a cosine
 # over `max_iters`.  This hook ends the process after the checkpoint of
@@ -222,9 +262,10 @@ def assert_identical(a, b, where: str = 'checkpoint') -> None:
 
 
 @pytest.mark.parametrize('body,extra_state', [
-    (MOCO_CONFIG, 'momentum_encoder.'),
-    (DOGO_CONFIG, 'peer.'),
-], ids=['mocov3', 'dogo'])
+    (MOCO_CONFIG, ('momentum_encoder.', )),
+    (DOGO_CONFIG, ('peer.', )),
+    (MOKD_CONFIG, ('peer.', 'teacher.', 'peer_teacher.', 'losses.')),
+], ids=['mocov3', 'dogo', 'mokd'])
 def test_resume_is_exact(tmp_path, tiny_image_folder, body, extra_state):
     """Every tensor of the model, optimizer(s) and schedulers equal."""
     config = write_config(tmp_path / 'moco.py', tiny_image_folder, body)
@@ -249,12 +290,12 @@ def test_resume_is_exact(tmp_path, tiny_image_folder, body, extra_state):
 
     full = load_checkpoint_file(str(tmp_path / 'full' / 'epoch_2.pth'))
     resumed = load_checkpoint_file(str(tmp_path / 'resumed' / 'epoch_2.pth'))
-    assert any(k.startswith(extra_state) for k in full['state_dict']), \
-        f'{extra_state} (momentum encoder, second peer) is in the state'
-    if body is DOGO_CONFIG:  # one optimizer state per peer, both stepped
-        assert set(full['optimizer']) == {'model1', 'model2'}
-        assert all(full['optimizer'][key]['state']
-                   for key in ('model1', 'model2'))
+    for prefix in extra_state:  # momentum encoder, peers, teachers, centres
+        assert any(k.startswith(prefix) for k in full['state_dict']), prefix
+    parts = {DOGO_CONFIG: ('model1', 'model2'), MOKD_CONFIG: ('cnn', 'vit')}
+    if body in parts:  # one optimizer state per part, each stepped
+        assert set(full['optimizer']) == set(parts[body])
+        assert all(full['optimizer'][key]['state'] for key in parts[body])
     for key in ('state_dict', 'optimizer', 'param_schedulers'):
         assert_identical(full[key], resumed[key], key)
     assert full['meta']['iter'] == resumed['meta']['iter'] == 4
