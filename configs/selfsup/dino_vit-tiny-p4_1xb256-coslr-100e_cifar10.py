@@ -8,6 +8,7 @@
 # on biases and norms; gradient clipping 3.0.
 _base_ = [
     '../_base_/datasets/cifar10_multicrop.py',
+    '../_base_/schedules/adamw_coslr-300e_dino.py',
     '../_base_/default_runtime.py',
 ]
 
@@ -25,28 +26,15 @@ model = dict(
 
 train_dataloader = dict(batch_size=256)
 
-optim_wrapper = dict(
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=5e-4, weight_decay=0.04),
-    clip_grad=dict(max_norm=3.0),
-    paramwise_cfg=dict(norm_decay_mult=0., bias_decay_mult=0.,
-                       flat_decay_mult=0.))
+# DINO's schedule over 100 epochs
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0,
-         end=10, convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=90, eta_min=1e-6, by_epoch=True,
-         begin=10, end=100, convert_to_iter_based=True),
-    # weight decay 0.04 -> 0.4; relative, so zero-decay groups stay at 0
-    dict(type='CosineAnnealingParamScheduler', param_name='weight_decay',
-         eta_min_ratio=10., by_epoch=True, begin=0, end=100,
-         convert_to_iter_based=True),
+    _base_.param_scheduler[0],
+    dict(_base_.param_scheduler[1], T_max=90, end=100),
+    dict(_base_.param_scheduler[2], end=100),
 ]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=100)
-auto_scale_lr = dict(base_batch_size=256)
+train_cfg = dict(max_epochs=100)
 
 custom_hooks = [
     dict(type='FreezeLastLayerHook', epochs=1),
     _base_.custom_hooks[0],
 ]
-# the frozen last layer has no gradient in epoch 0
-find_unused_parameters = True

@@ -178,16 +178,6 @@ class DoGo(SeparateStepsMixin, BaseModel):
         """Backbone features of the first peer."""
         return self.backbone(inputs)
 
-    def forward(self, inputs: Union[torch.Tensor, List[torch.Tensor]],
-                data_samples: Optional[List[DataSample]] = None,
-                mode: str = 'tensor'):
-        """``'tensor'``: :meth:`extract_feat`; ``'loss'``: :meth:`loss`."""
-        if mode == 'tensor':
-            return self.extract_feat(inputs)
-        if mode == 'loss':
-            return self.loss(inputs, data_samples)
-        raise RuntimeError(f'DoGo has no mode {mode!r}')
-
     def kl_divergence(self, sim_own: torch.Tensor,
                       sim_peer: torch.Tensor) -> torch.Tensor:
         """``KL(sg[softmax(sim_peer / tau)] || softmax(sim_own / tau))``.

@@ -143,16 +143,6 @@ class MOKD(SeparateStepsMixin, BaseModel):
         """Backbone features of the CNN."""
         return self.backbone(inputs)
 
-    def forward(self, inputs: Union[torch.Tensor, List[torch.Tensor]],
-                data_samples: Optional[List[DataSample]] = None,
-                mode: str = 'tensor'):
-        """``'tensor'``: :meth:`extract_feat`; ``'loss'``: :meth:`loss`."""
-        if mode == 'tensor':
-            return self.extract_feat(inputs)
-        if mode == 'loss':
-            return self.loss(inputs, data_samples)
-        raise RuntimeError(f'MOKD has no mode {mode!r}')
-
     def search_target(self, teacher: nn.Module, tokens_g1: torch.Tensor,
                       queries: torch.Tensor) -> torch.Tensor:
         """The peer teacher's T-Head over its global-crop-1 tokens with each

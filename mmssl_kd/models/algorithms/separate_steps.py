@@ -1,14 +1,16 @@
 """Training steps for models made of separately optimised parts (DoGo's
 peers, MOKD's CNN and ViT)."""
 import contextlib
-from typing import Dict, Union
+from typing import Dict, List, Optional, Union
 
 import torch
 from mmengine.optim import OptimWrapperDict
+from mmpretrain.structures import DataSample
 
 
 class SeparateStepsMixin:
-    """``train_step`` with one optimizer per part.
+    """``train_step`` with one optimizer per part, and the ``forward`` of
+    such models (``'tensor'``: ``extract_feat``; ``'loss'``: ``loss``).
 
     The model names its parts in ``optim_parts`` (optimizer key -> child
     module, see :class:`PartsOptimWrapperConstructor`); part m (counted
@@ -44,3 +46,13 @@ class SeparateStepsMixin:
             log_vars['loss'] = log_vars['loss'] + part_vars[f'loss_{m}']
             wrapper.update_params(total)
         return log_vars
+
+    def forward(self, inputs: Union[torch.Tensor, List[torch.Tensor]],
+                data_samples: Optional[List[DataSample]] = None,
+                mode: str = 'tensor'):
+        """``'tensor'``: :meth:`extract_feat`; ``'loss'``: :meth:`loss`."""
+        if mode == 'tensor':
+            return self.extract_feat(inputs)
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        raise RuntimeError(f'{type(self).__name__} has no mode {mode!r}')
