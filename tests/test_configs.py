@@ -45,6 +45,10 @@ def test_config_loads(path):
     assert pre and pre.get('to_rgb') and pre.get('mean') and pre.get('std')
     # plain BN everywhere (stack.md item 9); the Runner converts when needed
     assert 'SyncBN' not in repr(cfg.to_dict())
+    # a subset file is in the repository, or the recipe says how to write it
+    subset = cfg.train_dataloader.dataset.get('subset_file')
+    if subset and not (CONFIG_DIR.parent / subset).is_file():
+        assert 'make_subset.py' in path.read_text(), subset
     # the name's `NxbB` and `...-<E>e_` match the settings
     name = re.search(r'_\d+xb(\d+)-.*?(\d+)e_', path.name)
     if name:
@@ -107,14 +111,13 @@ def _tiny_dataloader(loader: dict, root: Path, split: str,
     assert loader.dataset.type == 'ImageFolder', (
         f'{loader.dataset.type}: teach this test to point it at the tiny '
         'image folder')
+    loader.dataset.pop('subset_file', None)  # names images of the real data
     loader.dataset.update(data_root=str(root), split=split, **dataset_kwargs)
     _cap_sizes(loader.dataset.pipeline)
 
 
-def _tiny_schedule(cfg) -> None:
-    """Two iterations; each scheduler gets one of them."""
-    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=2)
-    schedulers = cfg.param_scheduler
+def _tiny_schedulers(schedulers) -> list:
+    """Each scheduler of a list gets one of the two iterations."""
     if isinstance(schedulers, dict):
         schedulers = [schedulers]
     for i, sched in enumerate(schedulers):
@@ -122,7 +125,18 @@ def _tiny_schedule(cfg) -> None:
         sched.update(by_epoch=False, begin=i, end=i + 1)
         if 'T_max' in sched:
             sched.T_max = 1
-    cfg.param_scheduler = schedulers
+    return schedulers
+
+
+def _tiny_schedule(cfg) -> None:
+    """Two iterations; each scheduler (of each optimizer) gets one."""
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=2)
+    schedulers = cfg.param_scheduler
+    if isinstance(schedulers, dict) and 'type' not in schedulers:
+        cfg.param_scheduler = {part: _tiny_schedulers(s)
+                               for part, s in schedulers.items()}
+    else:
+        cfg.param_scheduler = _tiny_schedulers(schedulers)
     cfg.log_processor = dict(cfg.get('log_processor', {}), by_epoch=False)
 
 

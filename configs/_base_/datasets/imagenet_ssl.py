@@ -67,6 +67,37 @@ simclr_train_pipeline = [
     dict(type='PackInputs'),
 ]
 
+# DINO's multi-crop (2 global crops of 224 px, scale 0.4-1, with view 1's
+# and view 2's augmentations; 8 local crops of 96 px, scale 0.05-0.4, blur
+# p 0.5), with each view's crop box and flip packed as `crop_boxes` /
+# `crop_flips` for Global-Local Self-Distillation's geometric matching.
+dino_global_crop = dict(type='RandomResizedCropWithBox', scale=224,
+                        crop_ratio_range=(0.4, 1.), interpolation='bicubic',
+                        backend='pillow')
+dino_local_crop = dict(dino_global_crop, scale=96,
+                       crop_ratio_range=(0.05, 0.4))
+multicrop_train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='MultiViewWithBoxes', num_views=[1, 1, 8], transforms=[
+        [dino_global_crop] + view_pipeline1[1:],
+        [dino_global_crop] + view_pipeline2[1:],
+        [dino_local_crop] + simclr_view_pipeline[1:]]),
+    dict(type='PackInputs', algorithm_keys=('crop_boxes', 'crop_flips')),
+]
+
+# MOKD's crops (its README command): global scale 0.25-1, local 0.05-0.25.
+mokd_train_pipeline = [
+    multicrop_train_pipeline[0],
+    dict(multicrop_train_pipeline[1], transforms=[
+        [dict(dino_global_crop, crop_ratio_range=(0.25, 1.))] +
+        view_pipeline1[1:],
+        [dict(dino_global_crop, crop_ratio_range=(0.25, 1.))] +
+        view_pipeline2[1:],
+        [dict(dino_local_crop, crop_ratio_range=(0.05, 0.25))] +
+        simclr_view_pipeline[1:]]),
+    multicrop_train_pipeline[2],
+]
+
 train_dataloader = dict(
     batch_size=256,
     num_workers=8,

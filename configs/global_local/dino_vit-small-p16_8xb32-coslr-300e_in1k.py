@@ -1,0 +1,6 @@
+# Plain DINO on the backbone, crops and schedule of the geometric recipe it
+# inherits: the global term alone, at weight 1, without the dense head.
+_base_ = ['./glsd-geometric_vit-small-p16_8xb32-coslr-300e_in1k.py']
+
+model = dict(global_weight=1., local_weight=0., dense_neck=None,
+             local_loss=None)

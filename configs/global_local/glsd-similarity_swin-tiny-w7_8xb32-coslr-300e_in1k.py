@@ -1,0 +1,6 @@
+# EsViT's similarity matching (each student token takes the teacher token
+# of highest cosine similarity of backbone features, no mask) in place of
+# the geometric one; otherwise the recipe it inherits.
+_base_ = ['./glsd-geometric_swin-tiny-w7_8xb32-coslr-300e_in1k.py']
+
+model = dict(matching='similarity')
