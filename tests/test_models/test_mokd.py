@@ -80,18 +80,19 @@ def test_thead_search_prepends_and_drops_the_query():
     head = TransformerHead(8, embed_dims=D, out_channels=K, num_blocks=2,
                            num_heads=2, grid=(4, 4))
     head.init_weights()
-    tokens = head.embed(torch.randn(3, 16, 8))
+    raw = torch.randn(3, 16, 8)
+    logits, tokens = head(raw)
+    torch.testing.assert_close(tokens, head.proj(raw))
     query = torch.randn(3, D)
     x = torch.cat([query[:, None], tokens + head.pos_embed], dim=1)
     expected = head.last_layer(head.norm(head.blocks(x))[:, 1:].mean(1))
-    torch.testing.assert_close(head(tokens, query=query), expected)
+    torch.testing.assert_close(head.attend(tokens, query=query), expected)
     plain = head.last_layer(
         head.norm(head.blocks(tokens + head.pos_embed)).mean(1))
-    torch.testing.assert_close(head(tokens), plain)
-    small = head.embed(torch.randn(3, 4, 8))
-    assert head(small).shape == (3, K)
+    torch.testing.assert_close(logits, plain)
+    assert head(torch.randn(3, 4, 8))[0].shape == (3, K)  # a 2 x 2 grid
     with pytest.raises(ValueError, match='square'):
-        head(head.embed(torch.randn(3, 6, 8)))
+        head(torch.randn(3, 6, 8))
 
 
 def test_search_target_shapes_and_no_gradient():
@@ -101,8 +102,8 @@ def test_search_target_shapes_and_no_gradient():
     target = model.search_target(model.peer_teacher, teacher_tokens, queries)
     assert target.shape == (6, K) and target.grad_fn is None
     # local crop i of image b searches image b's tokens
-    one = model.peer_teacher.module.head(teacher_tokens[1:2],
-                                         query=queries[3:4].detach())
+    one = model.peer_teacher.module.head.attend(
+        teacher_tokens[1:2], query=queries[3:4].detach())
     torch.testing.assert_close(target[3:4], one)
 
 
@@ -139,7 +140,8 @@ def test_each_term_from_the_modules():
         # the search, by hand: peer teacher's T-Head on [q; tokens(g1)]
         peer_net = (model.peer_teacher, model.teacher)[own].module
         targets = torch.cat([
-            peer_net.head(peer_t[2][0], query=q) for q in out[3][2:]])
+            peer_net.head.attend(peer_t[2][0], query=q)
+            for q in out[3][2:]])
         student_logits = torch.cat(out[1][2:])
         by_hand = lam * soft_ce(targets, student_logits, t_tau=0.04)
         assert losses[f'loss_search_{m}'].item() == pytest.approx(
@@ -275,3 +277,54 @@ def test_vit_and_its_teacher_export_as_plain_backbones(part):
     source.eval()
     x = torch.randn(2, 3, 16, 16)
     torch.testing.assert_close(vit(x)[0], source(x)[0])
+
+
+def separate_ddp_worker(rank, port, out_dir):
+    """Two train steps of MOKD under MMSeparateDistributedDataParallel (one
+    DDP per part), different images on each rank."""
+    import torch.distributed as dist
+    from mmengine.model import MMSeparateDistributedDataParallel
+    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}',
+                            rank=rank, world_size=2)
+    try:
+        MessageHub.get_instance('ddp').update_info('max_iters', 2)
+        model = build()
+        wrapped = MMSeparateDistributedDataParallel(model)
+        optim = OPTIM_WRAPPER_CONSTRUCTORS.build(dict(
+            type='PartsOptimWrapperConstructor', optim_wrapper_cfg=dict(
+                cnn=dict(optimizer=dict(type='SGD', lr=0.1, momentum=0.9)),
+                vit=dict(optimizer=dict(type='AdamW', lr=1e-3)))))(model)
+        for step in range(2):
+            torch.manual_seed(10 * step + rank)
+            data = dict(inputs=[torch.randn_like(c) for c in crops()],
+                        data_samples=None)
+            log_vars = wrapped.train_step(data, optim)
+        state = {name.replace('.module.', '.', 1) if name.split('.')[0] in
+                 ('backbone', 'neck', 'head', 'peer') else name: v.detach()
+                 for name, v in model.state_dict().items()}
+        torch.save(dict(state=state, loss=log_vars['loss']),
+                   out_dir / f'rank{rank}.pt')
+    finally:
+        dist.destroy_process_group()
+
+
+def test_separate_ddp_keeps_models_teachers_and_centres_in_sync(
+        tmp_path, free_port):
+    """After steps on different images, both ranks hold the same students,
+    EMA teachers and six centres (all-reduced), and the students moved.
+    (BatchNorm running statistics are per rank without SyncBN.)"""
+    import torch.multiprocessing as mp
+    mp.spawn(separate_ddp_worker, args=(free_port, tmp_path), nprocs=2)
+    results = [torch.load(tmp_path / f'rank{r}.pt') for r in range(2)]
+    assert results[0]['loss'] != results[1]['loss']  # different data
+    state = results[0]['state']
+    assert sum(k.startswith('losses.') for k in state) == 6
+    for key, value in state.items():
+        if 'running_' not in key and 'num_batches_tracked' not in key:
+            torch.testing.assert_close(value, results[1]['state'][key],
+                                       msg=key)
+    start = build().state_dict()
+    assert not torch.equal(state['peer.backbone.cls_token'],
+                           start['peer.backbone.cls_token'])
+    assert not torch.equal(state['backbone.conv1.weight'],
+                           start['backbone.conv1.weight'])

@@ -19,6 +19,12 @@ def _unwrap(module: nn.Module) -> nn.Module:
     return module.module if is_model_wrapper(module) else module
 
 
+def _field(outputs: List[Tuple[torch.Tensor, ...]], i: int
+           ) -> List[torch.Tensor]:
+    """Item ``i`` of every crop's :class:`MOKDNet` output."""
+    return [out[i] for out in outputs]
+
+
 class MOKDNet(BaseModule):
     """One of MOKD's models: ``backbone``, the DINO head ``neck`` on its
     global vector, and the T-Head ``head`` on its tokens.
@@ -43,9 +49,9 @@ class MOKDNet(BaseModule):
         glob, tokens = global_and_tokens(self.backbone(x))
         if self.head is None:
             return (self.neck(glob), )
-        tokens = self.head.embed(tokens)
+        logits, tokens = self.head(tokens)
         query = tokens.mean(dim=1) if self.query == 'mean' else glob
-        return self.neck(glob), self.head(tokens), tokens, query
+        return self.neck(glob), logits, tokens, query
 
 
 @MODELS.register_module()
@@ -120,7 +126,6 @@ class MOKD(SeparateStepsMixin, BaseModel):
         self.lambdas = tuple(lambdas)
         self.search = search
         self.num_global_crops = num_global_crops
-        self.vit_warmup_epochs = vit_warmup_epochs
         warmups = dict(mlp_1=cnn_warmup_epochs, thead_1=cnn_warmup_epochs,
                        cross_1=vit_warmup_epochs, mlp_2=vit_warmup_epochs,
                        thead_2=vit_warmup_epochs, cross_2=vit_warmup_epochs)
@@ -160,8 +165,8 @@ class MOKD(SeparateStepsMixin, BaseModel):
         """
         repeats = len(queries) // len(tokens_g1)
         with torch.no_grad():
-            return teacher.module.head(tokens_g1.repeat(repeats, 1, 1),
-                                       query=queries.detach())
+            return teacher.module.head.attend(
+                tokens_g1.repeat(repeats, 1, 1), query=queries.detach())
 
     def loss(self, inputs: List[torch.Tensor],
              data_samples: Optional[List[DataSample]] = None
@@ -178,11 +183,10 @@ class MOKD(SeparateStepsMixin, BaseModel):
             raise ValueError(f'MOKD needs the {g} global crops and at least '
                              f'one more, got {len(inputs)} crops')
         with torch.no_grad():
-            for teacher, student in ((self.teacher, self._cnn()),
-                                     (self.peer_teacher, self.peer)):
-                teacher.update_parameters(MOKDNet(
-                    *(_unwrap(m) for m in (student.backbone, student.neck,
-                                           student.head))))
+            # the EMA reads parameter names, so the students without DDP
+            self.teacher.update_parameters(MOKDNet(
+                *map(_unwrap, (self.backbone, self.neck, self.head))))
+            self.peer_teacher.update_parameters(_unwrap(self.peer))
             teachers = [multi_crop_forward(self.teacher, inputs[:g]),
                         multi_crop_forward(self.peer_teacher, inputs[:g])]
         students = [multi_crop_forward(self._cnn(), inputs),
@@ -193,26 +197,22 @@ class MOKD(SeparateStepsMixin, BaseModel):
         for m, (own, peer) in enumerate(((0, 1), (1, 0)), start=1):
             student, teacher, peer_teacher = (
                 students[own], teachers[own], teachers[peer])
-
-            def outs(crops, i):
-                return [c[i] for c in crops]
-
             losses[f'loss_mlp_{m}'] = self.losses[f'mlp_{m}'](
-                outs(student, 0), outs(teacher, 0))
+                _field(student, 0), _field(teacher, 0))
             if len(student[0]) > 1:  # the model has a T-Head
                 losses[f'loss_thead_{m}'] = self.losses[f'thead_{m}'](
-                    outs(student, 1), outs(teacher, 1))
+                    _field(student, 1), _field(teacher, 1))
             weight = self.lambdas[own]
             if weight:
                 losses[f'loss_cross_{m}'] = weight * self.losses[
-                    f'cross_{m}'](outs(student, 0), outs(peer_teacher, 0))
+                    f'cross_{m}'](_field(student, 0), _field(peer_teacher, 0))
             if weight and self.search:
-                queries = torch.cat(outs(student[g:], 3))
+                queries = torch.cat(_field(student[g:], 3))
                 target = self.search_target(
                     self.peer_teacher if own == 0 else self.teacher,
                     peer_teacher[0][2], queries)
                 losses[f'loss_search_{m}'] = weight * self.search_loss(
-                    torch.cat(outs(student[g:], 1)), target)
+                    torch.cat(_field(student[g:], 1)), target)
         losses['teacher_temp_1'] = torch.tensor(
             self.losses['mlp_1'].criterion.teacher_temp)
         losses['teacher_temp_2'] = torch.tensor(epoch_temp)

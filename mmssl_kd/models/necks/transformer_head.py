@@ -19,10 +19,11 @@ class TransformerHead(BaseModule):
     transformer blocks -> LayerNorm -> mean over tokens -> weight-normalised
     linear layer to K prototypes (no L2 normalisation before it).
 
-    :meth:`embed` maps backbone tokens to the head's width; :meth:`forward`
-    runs the blocks, optionally with a **query token prepended** (MOKD's
-    cross-attention feature search): the query attends jointly with the
-    tokens and is dropped before the mean.
+    :meth:`forward` gives the logits and the tokens embedded to the head's
+    width (one call, so a DDP wrapper sees it); :meth:`attend` runs the
+    blocks on embedded tokens, optionally with a **query token prepended**
+    (MOKD's cross-attention feature search): the query attends jointly with
+    the tokens and is dropped before the mean.
 
     Args:
         in_channels: the backbone tokens' width (a CNN's channels; a ViT's
@@ -66,10 +67,6 @@ class TransformerHead(BaseModule):
         super().init_weights()
         trunc_normal_(self.pos_embed, std=.02)
 
-    def embed(self, tokens: torch.Tensor) -> torch.Tensor:
-        """(B, T, in_channels) backbone tokens -> (B, T, embed_dims)."""
-        return self.proj(tokens)
-
     def _pos_embed(self, num_tokens: int) -> torch.Tensor:
         side = int(round(num_tokens ** 0.5))
         if side * side != num_tokens:
@@ -82,16 +79,23 @@ class TransformerHead(BaseModule):
                             align_corners=False)
         return pos.permute(0, 2, 3, 1).flatten(1, 2)
 
-    def forward(self, tokens: torch.Tensor,
-                query: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """(B, T, embed_dims) embedded tokens of a square grid -> (B, K).
+    def forward(self, tokens: torch.Tensor
+                ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """(B, T, in_channels) backbone tokens of a square grid ->
+        ``((B, K) logits, (B, T, embed_dims) embedded tokens)``."""
+        embedded = self.proj(tokens)
+        return self.attend(embedded), embedded
+
+    def attend(self, embedded: torch.Tensor,
+               query: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Embedded tokens (B, T, embed_dims) -> (B, K) logits.
 
         Args:
-            tokens: output of :meth:`embed`.
+            embedded: tokens from :meth:`forward`.
             query: optional (B, embed_dims) token prepended after the
                 position embedding, attended with the tokens, then dropped.
         """
-        x = tokens + self._pos_embed(tokens.shape[1])
+        x = embedded + self._pos_embed(embedded.shape[1])
         if query is not None:
             x = torch.cat([query[:, None], x], dim=1)
         x = self.norm(self.blocks(x))
