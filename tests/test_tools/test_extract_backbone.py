@@ -75,3 +75,33 @@ def test_refuses_to_overwrite_and_names_parts(dogo_checkpoint, tmp_path,
                           '--part', 'teacher'])
     err = capsys.readouterr().err
     assert "'teacher.backbone.'" in err and "'peer'" in err
+
+
+def test_layout_timm_writes_a_weights_only_timm_vit(tmp_path):
+    """--layout timm: the file loads with weights_only=True into timm's
+    VisionTransformer (classifier aside) and gives the same features."""
+    import timm
+    from mmpretrain.models import VisionTransformer
+    torch.manual_seed(0)
+    vit = VisionTransformer(arch=dict(embed_dims=48, num_layers=2,
+                                      num_heads=3, feedforward_channels=192),
+                            img_size=32, patch_size=8, out_type='raw')
+    vit.init_weights()
+    vit.eval()
+    ckpt, out = tmp_path / 'epoch_1.pth', tmp_path / 'timm.pth'
+    torch.save(dict(state_dict={f'peer.backbone.{k}': v for k, v in
+                                vit.state_dict().items()}), ckpt)
+    load_tool().main([str(ckpt), str(out), '--part', 'peer',
+                      '--layout', 'timm'])
+    saved = torch.load(out, weights_only=True)
+    assert saved['meta']['layout'] == 'timm'
+    model = timm.models.vision_transformer.VisionTransformer(
+        img_size=32, patch_size=8, embed_dim=48, depth=2, num_heads=3,
+        num_classes=0)
+    missing, unexpected = model.load_state_dict(saved['state_dict'],
+                                                strict=False)
+    assert not unexpected and all(k.startswith('head') for k in missing)
+    model.eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(model.forward_features(x), vit(x)[0])

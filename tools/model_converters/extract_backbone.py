@@ -7,8 +7,11 @@ first peer); ``peer`` is DoGo's second peer, ``teacher`` SEED's frozen
 teacher.  OUT gets ``{'state_dict', 'meta'}`` whose keys are the backbone's
 own (``conv1.weight``, ...), so it loads into a bare backbone
 (``init_cfg=dict(type='Pretrained', checkpoint=OUT)``) or into an
-``ImageClassifier`` with ``prefix`` left out.  Only tensors and plain
-values are written: the file loads with ``torch.load(weights_only=True)``.
+``ImageClassifier`` with ``prefix`` left out.  ``--layout timm`` or
+``torchvision`` renames the keys for those libraries' ResNet and
+VisionTransformer (:mod:`mmssl_kd.models.converters`).  Only tensors and
+plain values are written: the file loads with
+``torch.load(weights_only=True)``.
 """
 import argparse
 import os
@@ -18,6 +21,7 @@ from typing import Dict, List, Optional
 import torch
 
 from mmssl_kd.compat import load_checkpoint_file, trust_checkpoints
+from mmssl_kd.models.converters import LAYOUTS, convert_backbone
 
 
 def extract(state_dict: Dict[str, torch.Tensor],
@@ -51,6 +55,10 @@ def main(argv: Optional[List[str]] = None) -> None:
         '--part', default='backbone',
         help="'backbone' (the trained model, default), 'peer' (DoGo's "
         "second peer), 'teacher' (SEED), ...")
+    parser.add_argument(
+        '--layout', default='mmpretrain', choices=LAYOUTS,
+        help='key names: MMPretrain (default), timm or torchvision '
+        '(ResNet and ViT backbones)')
     parser.add_argument('--force', action='store_true',
                         help='overwrite OUT if it exists')
     parser.add_argument('--trust-checkpoint', action='store_true',
@@ -64,10 +72,11 @@ def main(argv: Optional[List[str]] = None) -> None:
     ckpt = load_checkpoint_file(args.checkpoint, map_location='cpu')
     state = ckpt.get('state_dict', ckpt)
     try:
-        weights = extract(state, args.part)
-    except KeyError as err:
+        weights = convert_backbone(extract(state, args.part), args.layout)
+    except (KeyError, ValueError) as err:
         parser.error(f'{args.checkpoint}: {err.args[0]}')
-    meta = dict(source=osp.abspath(args.checkpoint), part=args.part)
+    meta = dict(source=osp.abspath(args.checkpoint), part=args.part,
+                layout=args.layout)
     for key in ('epoch', 'iter'):
         if key in ckpt.get('meta', {}):
             meta[key] = ckpt['meta'][key]
