@@ -20,7 +20,7 @@ that picks another ``constructor`` must leave the teacher out itself.
 import logging
 import os.path as osp
 from collections.abc import Mapping
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -36,19 +36,32 @@ from mmssl_kd.registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS
 
 PrefixMap = Dict[str, Optional[str]]
 
-SOURCES = ('mmssl_kd', 'mmpretrain', 'timm', 'torchvision', 'state_dict')
+SOURCES = ('mmssl_kd', 'mmpretrain', 'timm', 'torchvision', 'state_dict',
+           'moco', 'mocov3', 'dino')
 _SSL_SOURCES = ('mmssl_kd', 'mmpretrain')
+# The official repositories' checkpoints (torchvision ResNet names under a
+# prefix, projection heads dropped): MoCo v1/v2 (SEED's teachers) keep the
+# query encoder, MoCo v3 the base encoder, DINO the teacher.
+_OFFICIAL_MAPS = {
+    'moco': {'module.encoder_q.': 'backbone.',
+             'module.encoder_q.fc.': None},
+    'mocov3': {'module.base_encoder.': 'backbone.',
+               'module.base_encoder.fc.': None,
+               'module.base_encoder.head.': None},
+    'dino': {'backbone.': 'backbone.', 'backbone.fc.': None},
+}
 _SHOWN = 20  # keys listed per kind in a mismatch report
 
 
-def _state_dict_of(ckpt: object, path: str) -> Mapping:
-    """The state dict in a loaded file: under 'state_dict', 'model' or the
-    file itself."""
+def _state_dict_of(ckpt: object, path: str,
+                   keys: Sequence[str] = ('state_dict', 'model')) -> Mapping:
+    """The state dict in a loaded file: under the first of ``keys`` it has
+    ('state_dict', 'model'; DINO's: 'teacher'), or the file itself."""
     if not isinstance(ckpt, Mapping):
         raise TypeError(f'{path} holds a {type(ckpt).__name__}, not a state '
                         'dict (or a dict with one under "state_dict" or '
                         '"model")')
-    for key in ('state_dict', 'model'):
+    for key in keys:
         if isinstance(ckpt.get(key), Mapping):
             return ckpt[key]
     return ckpt
@@ -121,6 +134,13 @@ class FrozenTeacher(BaseModule):
     - ``'torchvision'``: a torchvision model's state dict, for
       ``backbone=dict(type='TorchvisionBackbone', name=...)`` (keys under
       ``backbone.torchvision_model.``); its classifier is dropped.
+    - ``'moco'``, ``'mocov3'``, ``'dino'``: the official MoCo v1/v2 (also
+      SEED's teachers), MoCo v3 and DINO checkpoints of a ResNet, for an
+      MMPretrain ``ResNet`` backbone (torchvision names): the query encoder
+      ``module.encoder_q.``, the base encoder ``module.base_encoder.``, or
+      the ``'teacher'`` entry's ``backbone.``; projection heads and every
+      other key are dropped. (DINO's backbone-only release files need no
+      map: ``'state_dict'`` with ``{'': 'backbone.'}``.)
     - ``'state_dict'``: any state dict, keys as they are unless mapped;
       e.g. the CIFAR ResNet ``.th`` files: ``{'module.': 'backbone.',
       'module.linear.': None}``.
@@ -181,6 +201,8 @@ class FrozenTeacher(BaseModule):
             return {f'{p}.': f'{p}.' for p in parts}
         if self.source == 'state_dict':
             return {}
+        if self.source in _OFFICIAL_MAPS:
+            return dict(_OFFICIAL_MAPS[self.source])
         attr = f'{self.source}_model'
         model = getattr(self.backbone, attr, None)
         if model is None:
@@ -211,10 +233,13 @@ class FrozenTeacher(BaseModule):
                 f'({osp.abspath(osp.expanduser(path))}) does not exist. Set '
                 "the teacher's `checkpoint` in the config (e.g. "
                 '`model.teacher.checkpoint`) to a local weight file.')
-        state = _state_dict_of(load_checkpoint_file(path, 'cpu'), path)
+        state = _state_dict_of(
+            load_checkpoint_file(path, 'cpu'), path,
+            ('teacher', ) if self.source == 'dino' else
+            ('state_dict', 'model'))
         if prefix_map is None:
             prefix_map = self.default_prefix_map()
-        if self.source in _SSL_SOURCES:
+        if self.source in _SSL_SOURCES + tuple(_OFFICIAL_MAPS):
             prefix_map = {'': None, **prefix_map}
         state = apply_prefix_map(state, prefix_map)
 

@@ -144,6 +144,43 @@ def test_torchvision_state_dict(images, tmp_path):
     assert teacher.embed_dim == 512
 
 
+def official_checkpoint(layout: str, resnet: nn.Module) -> dict:
+    """A file in the official repositories' layout around ``resnet``'s
+    weights, with the heads and parts a teacher must leave out."""
+    weights = resnet.state_dict()
+    other = {k: torch.zeros_like(v) for k, v in weights.items()}
+    fc = {'fc.0.weight': torch.zeros(4, 512), 'fc.2.weight': torch.ones(2)}
+    if layout == 'moco':  # MoCo v1/v2 (SEED's teachers)
+        return {'state_dict': {
+            **{f'module.encoder_q.{k}': v for k, v in weights.items()},
+            **{f'module.encoder_q.{k}': v for k, v in fc.items()},
+            **{f'module.encoder_k.{k}': v for k, v in other.items()},
+            'module.queue': torch.zeros(8, 4)}, 'epoch': 800}
+    if layout == 'mocov3':
+        return {'state_dict': {
+            **{f'module.base_encoder.{k}': v for k, v in weights.items()},
+            **{f'module.base_encoder.{k}': v for k, v in fc.items()},
+            **{f'module.momentum_encoder.{k}': v for k, v in other.items()},
+            'module.predictor.0.weight': torch.zeros(4, 4)}}
+    return {'teacher': {**{f'backbone.{k}': v for k, v in weights.items()},
+                        'head.mlp.0.weight': torch.zeros(4, 512)},
+            'student': {f'module.backbone.{k}': v
+                        for k, v in other.items()}}
+
+
+@pytest.mark.parametrize('layout', ['moco', 'mocov3', 'dino'])
+def test_official_checkpoint_layouts(layout, images, tmp_path):
+    """The official MoCo v1/v2, MoCo v3 and DINO files of a ResNet load
+    into an MMPretrain ResNet teacher (torchvision names) and give the
+    source network's pooled features."""
+    source = perturb(torchvision.models.resnet18(weights=None))
+    path = save(official_checkpoint(layout, source), tmp_path / 'ckpt.pth')
+    teacher = FrozenTeacher(dict(type='ResNet', depth=18), checkpoint=path,
+                            source=layout)
+    source.fc = nn.Identity()
+    torch.testing.assert_close(teacher(images), source(images))
+
+
 def test_torchvision_backbone_returns_classifier_input(images):
     backbone = TorchvisionBackbone('mobilenet_v3_small').eval()
     assert backbone.classifier_name == 'classifier.3'
@@ -274,8 +311,8 @@ def test_missing_file_names_path_and_config_key(tmp_path):
 
 
 def test_bad_source_and_backbone():
-    with pytest.raises(ValueError, match="'moco'"):
-        FrozenTeacher(BACKBONE, source='moco')
+    with pytest.raises(ValueError, match="'simclr'"):
+        FrozenTeacher(BACKBONE, source='simclr')
     teacher = FrozenTeacher(BACKBONE, source='timm')  # nothing to load yet
     with pytest.raises(ValueError, match='TIMMBackbone'):
         teacher.default_prefix_map()
