@@ -1,7 +1,9 @@
 """What every command-line tool does with a config and a checkpoint."""
 import argparse
+import glob
+import json
 import os.path as osp
-from typing import Iterable, Optional
+from typing import Dict, Iterable, List, Optional
 
 from mmengine.config import Config, DictAction
 from mmengine.runner import load_checkpoint
@@ -94,3 +96,17 @@ def load_model(cfg: Config, checkpoint: str) -> nn.Module:
     else:
         load_checkpoint(model, checkpoint, map_location='cpu')
     return model
+
+
+def read_scalars(work_dir: str) -> List[Dict[str, float]]:
+    """The scalars a ``tools/train.py`` run logged, one dict per record
+    (with its ``step``), from the newest ``<timestamp>/vis_data/
+    scalars.json`` under ``work_dir``."""
+    files = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
+                                      'scalars.json')))
+    if not files:
+        raise FileNotFoundError(
+            f'No */vis_data/scalars.json under {work_dir!r}: is it the '
+            '--work-dir of a tools/train.py run?')
+    with open(files[-1], encoding='utf-8') as f:
+        return [json.loads(line) for line in f if line.strip()]

@@ -10,12 +10,13 @@ as DoGo's ``[peer]``); for a folder written by ``tools/benchmarks/knn.py
 with one line per folder: its last top-1.
 """
 import argparse
-import glob
 import json
 import os.path as osp
 import re
 import sys
 from typing import Dict, List
+
+from mmssl_kd.apis import read_scalars
 
 
 def read_knn_rows(work_dir: str) -> List[Dict[str, float]]:
@@ -24,29 +25,20 @@ def read_knn_rows(work_dir: str) -> List[Dict[str, float]]:
     if osp.isfile(tool_result):
         with open(tool_result, encoding='utf-8') as f:
             return [dict(json.load(f)['results'], step='-')]
-    files = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
-                                      'scalars.json')))
-    if not files:
-        raise FileNotFoundError(
-            f'No knn_results.json and no */vis_data/scalars.json under '
-            f'{work_dir!r}: is it the --work-dir of a finished tools/'
-            'train.py or tools/benchmarks/knn.py run?')
     rows = []
-    with open(files[-1], encoding='utf-8') as f:
-        for line in f:
-            record = json.loads(line)
-            knn = {k[len('knn/'):]: v for k, v in record.items()
-                   if k.startswith('knn/')}
-            if not knn:
-                continue
-            if (rows and rows[-1]['step'] == record['step']
-                    and not knn.keys() & rows[-1].keys()):
-                rows[-1].update(knn)  # another part, same evaluation
-            else:
-                rows.append(dict(knn, step=record['step']))
+    for record in read_scalars(work_dir):
+        knn = {k[len('knn/'):]: v for k, v in record.items()
+               if k.startswith('knn/')}
+        if not knn:
+            continue
+        if (rows and rows[-1]['step'] == record['step']
+                and not knn.keys() & rows[-1].keys()):
+            rows[-1].update(knn)  # another part, same evaluation
+        else:
+            rows.append(dict(knn, step=record['step']))
     if not rows:
-        raise ValueError(f'{files[-1]} holds no kNN results: the config '
-                         'needs a KNNHook in custom_hooks.')
+        raise ValueError(f'The run in {work_dir} logged no kNN results: '
+                         'the config needs a KNNHook in custom_hooks.')
     return rows
 
 
