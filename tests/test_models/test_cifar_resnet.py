@@ -49,3 +49,31 @@ def test_keys_match_shared_teachers(name, depth):
     own = {k for k in net.state_dict() if not k.endswith('num_batches_tracked')}
     assert own == set(state)
     net.load_state_dict(state, strict=False)
+
+
+@pytest.mark.parametrize('frozen_stages', [0, 2, 3])
+def test_frozen_stages(frozen_stages):
+    """Frozen parts get no gradient and keep their BN statistics in
+    train mode (a linear probe's backbone: frozen_stages=3)."""
+    net = CIFARResNet(depth=20, frozen_stages=frozen_stages).train()
+    frozen = ['conv1', 'bn1'] + [f'layer{i}'
+                                 for i in range(1, frozen_stages + 1)]
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    out = net(torch.randn(4, 3, 32, 32))[-1]
+    assert out.requires_grad == (frozen_stages < 3)
+    if out.requires_grad:
+        out.sum().backward()
+    for name, param in net.named_parameters():
+        is_frozen = name.split('.')[0] in frozen
+        assert (param.grad is None) == is_frozen, name
+    for name, module in net.named_modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            kept = torch.equal(before[f'{name}.running_mean'],
+                               module.running_mean)
+            assert kept == (name.split('.')[0] in frozen), name
+            assert module.training != (name.split('.')[0] in frozen)
+
+
+def test_bad_frozen_stages():
+    with pytest.raises(ValueError, match='frozen_stages 4'):
+        CIFARResNet(depth=20, frozen_stages=4)

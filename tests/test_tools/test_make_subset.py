@@ -54,14 +54,15 @@ def test_fraction_rounds_per_class_and_keeps_one():
 
 @pytest.mark.slow
 @pytest.mark.parametrize('name', ['cifar10', 'imagenette'])
-def test_committed_subset_files_are_reproduced(name, tmp_path):
-    """splits/<name>_train_10pct_seed0.txt is what the tool writes from
+@pytest.mark.parametrize('pct', [1, 10])
+def test_committed_subset_files_are_reproduced(name, pct, tmp_path):
+    """splits/<name>_train_<pct>pct_seed0.txt is what the tool writes from
     data/<name> (needs the bundled data)."""
     repo = TOOL.parents[2]
     out = tmp_path / 'sub.txt'
-    make_subset.main([str(repo / 'data' / name), '--fraction', '0.1',
+    make_subset.main([str(repo / 'data' / name), '--fraction', str(pct / 100),
                       '--out', str(out)])
-    committed = (repo / f'splits/{name}_train_10pct_seed0.txt').read_text()
+    committed = (repo / f'splits/{name}_train_{pct}pct_seed0.txt').read_text()
     body = [ln for ln in committed.splitlines() if not ln.startswith('#')]
     assert [ln for ln in out.read_text().splitlines()
             if not ln.startswith('#')] == body

@@ -66,18 +66,6 @@ knn_pipeline = [
     dict(type='PackInputs'),
 ]
 
-# Linear evaluation (supervised classifier on frozen features).
-linear_train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='RandomCrop', crop_size=32, padding=4),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='PackInputs'),
-]
-linear_test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='PackInputs'),
-]
-
 # Online weighted kNN every `interval` epochs. A config that sets
 # `custom_hooks` replaces this whole list: copy the KNNHook entry into it to
 # keep the monitor.

@@ -121,16 +121,6 @@ knn_pipeline = [
     dict(type='PackInputs'),
 ]
 
-# Linear evaluation (supervised classifier on frozen features).
-linear_train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='RandomResizedCrop', scale=224, backend='pillow',
-         interpolation='bicubic'),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='PackInputs'),
-]
-linear_test_pipeline = knn_pipeline
-
 # Online weighted kNN every `interval` epochs. A config that sets
 # `custom_hooks` replaces this whole list: copy the KNNHook entry into it to
 # keep the monitor.

@@ -7,7 +7,7 @@ network has no projection weights.  Parameter names (``conv1``, ``bn1``,
 ``layer1.0.conv1`` ...) follow the widely used CIFAR ResNet checkpoints
 (the ``*.th`` files in ``shared/weights/cifar10-resnet``).
 """
-from typing import Sequence, Tuple
+from typing import List, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -58,6 +58,9 @@ class CIFARResNet(BaseModule):
         depth: 6n+2 layers: 20, 32, 44, 56 or 110.
         out_indices: stages (0, 1, 2) whose feature maps are returned; the
             last stage gives (B, 64, 8, 8) for 32 px input.
+        frozen_stages: freeze the stem (0) and stages 1..n (n = 1, 2, 3):
+            no gradient, BN in eval mode whatever ``train()`` is given, as
+            MMPretrain's ``ResNet``; 3 freezes all (linear probe); -1 none.
         init_cfg: MMEngine init config; by default Kaiming-normal convs.
     """
 
@@ -65,17 +68,23 @@ class CIFARResNet(BaseModule):
     widths = (16, 32, 64)
 
     def __init__(self, depth: int = 20, out_indices: Sequence[int] = (2, ),
+                 frozen_stages: int = -1,
                  init_cfg=(dict(type='Kaiming', layer='Conv2d'),
                            dict(type='Constant', val=1,
                                 layer='_BatchNorm'))):
-        super().__init__(init_cfg=list(init_cfg) if init_cfg else None)
+        super().__init__(init_cfg=list(init_cfg)
+                         if isinstance(init_cfg, tuple) else init_cfg)
         if depth not in self.arch_settings:
             raise KeyError(f'CIFARResNet depth {depth} is not one of '
                            f'{sorted(self.arch_settings)} (6n+2 layers)')
         if not set(out_indices) <= {0, 1, 2}:
             raise ValueError(f'out_indices {out_indices} must be in (0, 1, 2)')
+        if not -1 <= frozen_stages <= 3:
+            raise ValueError(f'frozen_stages {frozen_stages} must be in '
+                             '-1..3 (stem, then stages 1, 2, 3)')
         self.depth = depth
         self.out_indices = tuple(out_indices)
+        self.frozen_stages = frozen_stages
         blocks = self.arch_settings[depth]
         self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(16)
@@ -88,6 +97,19 @@ class CIFARResNet(BaseModule):
                 in_channels = width
             self.add_module(f'layer{i + 1}', nn.Sequential(*layers))
         self.num_features = in_channels
+        for module in self._frozen_modules():
+            module.requires_grad_(False)
+
+    def _frozen_modules(self) -> List[nn.Module]:
+        stem = [self.conv1, self.bn1] if self.frozen_stages >= 0 else []
+        return stem + [getattr(self, f'layer{i}')
+                       for i in range(1, self.frozen_stages + 1)]
+
+    def train(self, mode: bool = True) -> 'CIFARResNet':
+        super().train(mode)
+        for module in self._frozen_modules():
+            module.eval()
+        return self
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         x = F.relu(self.bn1(self.conv1(x)))

@@ -9,7 +9,10 @@
 #       ../shared/weights/cifar10-resnet/resnet56-4bfd9763.th \
 #       work_dirs/teachers/resnet56_cifar10.pth
 #   python tools/test.py THIS_CONFIG work_dirs/teachers/resnet56_cifar10.pth
-_base_ = ['../../../_base_/default_runtime.py']
+_base_ = [
+    '../../../_base_/datasets/cifar10_cls.py',
+    '../../../_base_/default_runtime.py',
+]
 
 model = dict(
     type='ImageClassifier',
@@ -28,44 +31,11 @@ model = dict(
         loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
         topk=(1, 5)))
 
-dataset_type = 'ImageFolder'
-data_root = 'data/cifar10'
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='RandomCrop', crop_size=32, padding=4),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='PackInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='PackInputs'),
-]
-
-train_dataloader = dict(
-    batch_size=128,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    collate_fn=dict(type='default_collate'),
-    dataset=dict(type=dataset_type, data_root=data_root, split='train',
-                 pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=256,
-    num_workers=2,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='default_collate'),
-    dataset=dict(type=dataset_type, data_root=data_root, split='test',
-                 pipeline=test_pipeline))
-test_dataloader = val_dataloader
-val_evaluator = dict(type='Accuracy', topk=(1, 5))
-test_evaluator = val_evaluator
+train_dataloader = dict(batch_size=128)
 
 optim_wrapper = dict(
     optimizer=dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=1e-4))
 param_scheduler = dict(
     type='MultiStepLR', by_epoch=True, milestones=[100, 150], gamma=0.1)
 train_cfg = dict(by_epoch=True, max_epochs=200, val_interval=10)
-val_cfg = dict()
-test_cfg = dict()
 auto_scale_lr = dict(base_batch_size=128)

@@ -1,0 +1,11 @@
+# Semi-supervised fine-tuning of a pre-trained CIFAR ResNet-18 on 10 % of
+# the CIFAR-10 labels: the ResNet-20 recipe
+# (resnet20-cifar_fine-tune_1xb256-coslr-100e_cifar10-10pct.py) on the
+# ResNet-18 model.
+_base_ = ['./resnet20-cifar_fine-tune_1xb256-coslr-100e_cifar10-10pct.py']
+
+model = dict(
+    backbone=dict(_delete_=True, type='ResNet_CIFAR', depth=18,
+                  init_cfg=dict(type='Pretrained', prefix='backbone.',
+                                checkpoint='work_dirs/PRETRAINED.pth')),
+    head=dict(in_channels=512))
