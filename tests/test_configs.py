@@ -18,8 +18,11 @@ from mmssl_kd.registry import MODELS
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / 'configs'
 ALL_FILES = sorted(CONFIG_DIR.rglob('*.py'))
+# mmdet-scope COCO configs: tests/test_benchmarks/test_detection_smoke.py
+DETECTION = CONFIG_DIR / 'benchmarks' / 'detection'
 RECIPES = [p for p in ALL_FILES
-           if '_base_' not in p.relative_to(CONFIG_DIR).parts]
+           if '_base_' not in p.relative_to(CONFIG_DIR).parts
+           and not p.is_relative_to(DETECTION)]
 
 MAX_SIZE = 64  # cap on crop / resize sizes, px
 BATCH = 2
@@ -82,6 +85,19 @@ def test_metafiles_list_every_recipe():
             assert m['Name'] == Path(m['Config']).stem
             gpus, per_gpu = re.search(r'_(\d+)xb(\d+)-', m['Name']).groups()
             assert m['Metadata']['Batch Size'] == int(gpus) * int(per_gpu)
+
+
+def test_metafiles_name_student_and_teacher():
+    """Every model says what it trains and what it learns from (a teacher,
+    a peer, itself, or none): the model zoo's columns."""
+    for meta in sorted(CONFIG_DIR.rglob('metafile.yml')):
+        with open(meta, encoding='utf-8') as f:
+            models = yaml.safe_load(f)['Models']
+        for m in models:
+            for field in ('Student', 'Teacher'):
+                value = m['Metadata'].get(field)
+                assert isinstance(value, str) and value, (meta, m['Name'],
+                                                          field)
 
 
 # --------------------------------------------------------------------------
