@@ -13,30 +13,42 @@ import torch
 
 LAYOUTS = ('mmpretrain', 'timm', 'torchvision')
 
-_VIT_TO_TIMM: List[Tuple[str, str]] = [
-    (r'^patch_embed\.projection\.', 'patch_embed.proj.'),
-    (r'^layers\.(\d+)\.ln1\.', r'blocks.\1.norm1.'),
-    (r'^layers\.(\d+)\.ln2\.', r'blocks.\1.norm2.'),
-    (r'^layers\.(\d+)\.attn\.', r'blocks.\1.attn.'),
-    (r'^layers\.(\d+)\.ffn\.layers\.0\.0\.', r'blocks.\1.mlp.fc1.'),
-    (r'^layers\.(\d+)\.ffn\.layers\.1\.', r'blocks.\1.mlp.fc2.'),
-    (r'^ln1\.', 'norm.'),
-    (r'^(cls_token|pos_embed)$', r'\1'),
-]
-_LAYER = r'encoder.layers.encoder_layer_\1.'
-_VIT_TO_TORCHVISION: List[Tuple[str, str]] = [
-    (r'^cls_token$', 'class_token'),
-    (r'^pos_embed$', 'encoder.pos_embedding'),
-    (r'^patch_embed\.projection\.', 'conv_proj.'),
-    (r'^layers\.(\d+)\.ln1\.', _LAYER + 'ln_1.'),
-    (r'^layers\.(\d+)\.ln2\.', _LAYER + 'ln_2.'),
-    (r'^layers\.(\d+)\.attn\.qkv\.(weight|bias)$',
-     _LAYER + r'self_attention.in_proj_\2'),
-    (r'^layers\.(\d+)\.attn\.proj\.', _LAYER + 'self_attention.out_proj.'),
-    (r'^layers\.(\d+)\.ffn\.layers\.0\.0\.', _LAYER + 'mlp.0.'),
-    (r'^layers\.(\d+)\.ffn\.layers\.1\.', _LAYER + 'mlp.3.'),
-    (r'^ln1\.', 'encoder.ln.'),
-]
+_TV_BLOCK = 'encoder.layers.encoder_layer_{i}.'
+# MMPretrain ViT name -> other layout's name. ``{i}`` is a block index,
+# ``{p}`` weight or bias; a name ending in '.' is a prefix, the rest of the
+# key is kept. The same table renames both ways.
+_VIT_NAMES: Dict[str, List[Tuple[str, str]]] = {
+    'timm': [
+        ('patch_embed.projection.', 'patch_embed.proj.'),
+        ('layers.{i}.ln1.', 'blocks.{i}.norm1.'),
+        ('layers.{i}.ln2.', 'blocks.{i}.norm2.'),
+        ('layers.{i}.attn.', 'blocks.{i}.attn.'),
+        ('layers.{i}.ffn.layers.0.0.', 'blocks.{i}.mlp.fc1.'),
+        ('layers.{i}.ffn.layers.1.', 'blocks.{i}.mlp.fc2.'),
+        ('ln1.', 'norm.'),
+        ('cls_token', 'cls_token'),
+        ('pos_embed', 'pos_embed'),
+    ],
+    'torchvision': [
+        ('cls_token', 'class_token'),
+        ('pos_embed', 'encoder.pos_embedding'),
+        ('patch_embed.projection.', 'conv_proj.'),
+        ('layers.{i}.ln1.', _TV_BLOCK + 'ln_1.'),
+        ('layers.{i}.ln2.', _TV_BLOCK + 'ln_2.'),
+        ('layers.{i}.attn.qkv.{p}', _TV_BLOCK + 'self_attention.in_proj_{p}'),
+        ('layers.{i}.attn.proj.', _TV_BLOCK + 'self_attention.out_proj.'),
+        ('layers.{i}.ffn.layers.0.0.', _TV_BLOCK + 'mlp.0.'),
+        ('layers.{i}.ffn.layers.1.', _TV_BLOCK + 'mlp.3.'),
+        ('ln1.', 'encoder.ln.'),
+    ],
+}
+
+
+def _pattern(template: str) -> 're.Pattern':
+    """A regex matching ``template`` (a prefix if it ends in '.')."""
+    regex = re.escape(template).replace(r'\{i\}', r'(?P<i>\d+)')
+    regex = regex.replace(r'\{p\}', r'(?P<p>weight|bias)')
+    return re.compile('^' + regex + ('' if template.endswith('.') else '$'))
 
 
 def backbone_kind(state: Dict[str, torch.Tensor]) -> str:
@@ -54,19 +66,21 @@ def backbone_kind(state: Dict[str, torch.Tensor]) -> str:
 
 
 def _rename(state: Dict[str, torch.Tensor],
-            rules: List[Tuple[str, str]], layout: str
+            pairs: List[Tuple[str, str]], what: str
             ) -> Dict[str, torch.Tensor]:
+    """Rename every key by the first (source, target) template it fits."""
+    rules = [(_pattern(src), dst) for src, dst in pairs]
     out, unknown = {}, []
     for key, value in state.items():
-        for pattern, repl in rules:
-            new, hits = re.subn(pattern, repl, key)
-            if hits:
-                out[new] = value
+        for pattern, dst in rules:
+            hit = pattern.match(key)
+            if hit:
+                out[dst.format(**hit.groupdict()) + key[hit.end():]] = value
                 break
         else:
             unknown.append(key)
     if unknown:
-        raise ValueError(f'No {layout} name for the ViT keys {unknown[:5]} '
+        raise ValueError(f'No {what} name for the ViT keys {unknown[:5]} '
                          f'({len(unknown)} in all)')
     return out
 
@@ -89,5 +103,12 @@ def convert_backbone(state: Dict[str, torch.Tensor],
         raise ValueError(f'layout must be one of {LAYOUTS}, got {layout!r}')
     if layout == 'mmpretrain' or backbone_kind(state) == 'resnet':
         return dict(state)
-    rules = _VIT_TO_TIMM if layout == 'timm' else _VIT_TO_TORCHVISION
-    return _rename(state, rules, layout)
+    return _rename(state, _VIT_NAMES[layout], layout)
+
+
+def vit_from_timm(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """A timm-named ViT backbone (``blocks.{i}.norm1``, ..., as in the
+    official MoCo v3 and DINO checkpoints; no classifier) in MMPretrain's
+    ``VisionTransformer`` names."""
+    pairs = [(dst, src) for src, dst in _VIT_NAMES['timm']]
+    return _rename(state, pairs, 'MMPretrain')

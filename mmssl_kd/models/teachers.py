@@ -32,6 +32,7 @@ from mmengine.optim import OptimWrapper
 from mmengine.registry import OPTIM_WRAPPERS, OPTIMIZERS
 
 from mmssl_kd.compat import load_checkpoint_file
+from mmssl_kd.models.converters import vit_from_timm
 from mmssl_kd.registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS
 
 PrefixMap = Dict[str, Optional[str]]
@@ -41,14 +42,16 @@ SOURCES = ('mmssl_kd', 'mmpretrain', 'timm', 'torchvision', 'state_dict',
 _SSL_SOURCES = ('mmssl_kd', 'mmpretrain')
 # The official repositories' checkpoints (torchvision ResNet names under a
 # prefix, projection heads dropped): MoCo v1/v2 (SEED's teachers) keep the
-# query encoder, MoCo v3 the base encoder, DINO the teacher.
+# query encoder, MoCo v3 the base encoder, DINO the teacher (saved inside
+# DDP for a ResNet: 'module.backbone.'). Their ViTs have timm's names.
 _OFFICIAL_MAPS = {
     'moco': {'module.encoder_q.': 'backbone.',
              'module.encoder_q.fc.': None},
     'mocov3': {'module.base_encoder.': 'backbone.',
                'module.base_encoder.fc.': None,
                'module.base_encoder.head.': None},
-    'dino': {'backbone.': 'backbone.', 'backbone.fc.': None},
+    'dino': {'backbone.': 'backbone.', 'backbone.fc.': None,
+             'module.backbone.': 'backbone.', 'module.backbone.fc.': None},
 }
 _SHOWN = 20  # keys listed per kind in a mismatch report
 
@@ -85,6 +88,17 @@ def apply_prefix_map(state: Mapping, prefix_map: PrefixMap) -> dict:
                              f'{origin[new]!r} and {key!r} to {new!r}')
         renamed[new], origin[new] = value, key
     return renamed
+
+
+def _backbone_from_timm(state: Dict[str, torch.Tensor]
+                        ) -> Dict[str, torch.Tensor]:
+    """``backbone.*`` of a timm-named ViT (official MoCo v3 and DINO ViTs)
+    in MMPretrain's ``VisionTransformer`` names; other keys unchanged."""
+    vit = {k[len('backbone.'):]: v for k, v in state.items()
+           if k.startswith('backbone.')}
+    out = {k: v for k, v in state.items() if not k.startswith('backbone.')}
+    out.update({f'backbone.{k}': v for k, v in vit_from_timm(vit).items()})
+    return out
 
 
 def _listing(what: str, keys: List[str]) -> str:
@@ -135,12 +149,14 @@ class FrozenTeacher(BaseModule):
       ``backbone=dict(type='TorchvisionBackbone', name=...)`` (keys under
       ``backbone.torchvision_model.``); its classifier is dropped.
     - ``'moco'``, ``'mocov3'``, ``'dino'``: the official MoCo v1/v2 (also
-      SEED's teachers), MoCo v3 and DINO checkpoints of a ResNet, for an
-      MMPretrain ``ResNet`` backbone (torchvision names): the query encoder
+      SEED's teachers), MoCo v3 and DINO checkpoints, for an MMPretrain
+      ``ResNet`` (torchvision names) or ``VisionTransformer`` backbone (the
+      official ViTs' timm names are renamed): the query encoder
       ``module.encoder_q.``, the base encoder ``module.base_encoder.``, or
-      the ``'teacher'`` entry's ``backbone.``; projection heads and every
-      other key are dropped. (DINO's backbone-only release files need no
-      map: ``'state_dict'`` with ``{'': 'backbone.'}``.)
+      the ``'teacher'`` entry's ``backbone.`` (``module.backbone.`` for a
+      ResNet); projection heads and every other key are dropped. (DINO's
+      backbone-only release files need no map: ``'state_dict'`` with
+      ``{'': 'backbone.'}``; a ViT's are renamed the same way.)
     - ``'state_dict'``: any state dict, keys as they are unless mapped;
       e.g. the CIFAR ResNet ``.th`` files: ``{'module.': 'backbone.',
       'module.linear.': None}``.
@@ -242,6 +258,8 @@ class FrozenTeacher(BaseModule):
         if self.source in _SSL_SOURCES + tuple(_OFFICIAL_MAPS):
             prefix_map = {'': None, **prefix_map}
         state = apply_prefix_map(state, prefix_map)
+        if any(k.startswith('backbone.blocks.') for k in state):
+            state = _backbone_from_timm(state)
 
         own = self.state_dict()
         missing = [k for k in own if k not in state

@@ -9,7 +9,8 @@ from mmpretrain.models import ResNet, VisionTransformer
 from torchvision.models.vision_transformer import \
     VisionTransformer as TorchvisionViT
 
-from mmssl_kd.models.converters import backbone_kind, convert_backbone
+from mmssl_kd.models.converters import (backbone_kind, convert_backbone,
+                                       vit_from_timm)
 
 
 def vit():
@@ -73,3 +74,12 @@ def test_unknown_backbones_and_layouts_are_refused():
         convert_backbone(vit().state_dict(), 'onnx')
     assert convert_backbone({'x': torch.zeros(1)}, 'mmpretrain').keys() == \
         {'x'}
+
+
+def test_vit_from_timm_inverts_to_timm():
+    state = vit().state_dict()
+    back = vit_from_timm(convert_backbone(state, 'timm'))
+    assert back.keys() == state.keys()
+    assert all(back[k] is state[k] for k in state)
+    with pytest.raises(ValueError, match='MMPretrain name'):
+        vit_from_timm({'head.weight': torch.zeros(1)})

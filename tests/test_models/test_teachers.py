@@ -162,13 +162,15 @@ def official_checkpoint(layout: str, resnet: nn.Module) -> dict:
             **{f'module.base_encoder.{k}': v for k, v in fc.items()},
             **{f'module.momentum_encoder.{k}': v for k, v in other.items()},
             'module.predictor.0.weight': torch.zeros(4, 4)}}
-    return {'teacher': {**{f'backbone.{k}': v for k, v in weights.items()},
-                        'head.mlp.0.weight': torch.zeros(4, 512)},
+    ddp = 'module.' if layout == 'dino-ddp' else ''  # a ResNet in DDP
+    return {'teacher': {**{f'{ddp}backbone.{k}': v
+                           for k, v in weights.items()},
+                        f'{ddp}head.mlp.0.weight': torch.zeros(4, 512)},
             'student': {f'module.backbone.{k}': v
                         for k, v in other.items()}}
 
 
-@pytest.mark.parametrize('layout', ['moco', 'mocov3', 'dino'])
+@pytest.mark.parametrize('layout', ['moco', 'mocov3', 'dino', 'dino-ddp'])
 def test_official_checkpoint_layouts(layout, images, tmp_path):
     """The official MoCo v1/v2, MoCo v3 and DINO files of a ResNet load
     into an MMPretrain ResNet teacher (torchvision names) and give the
@@ -176,9 +178,32 @@ def test_official_checkpoint_layouts(layout, images, tmp_path):
     source = perturb(torchvision.models.resnet18(weights=None))
     path = save(official_checkpoint(layout, source), tmp_path / 'ckpt.pth')
     teacher = FrozenTeacher(dict(type='ResNet', depth=18), checkpoint=path,
-                            source=layout)
+                            source=layout.split('-')[0])
     source.fc = nn.Identity()
     torch.testing.assert_close(teacher(images), source(images))
+
+
+@pytest.mark.parametrize('layout', ['mocov3', 'dino'])
+def test_official_vit_checkpoint_layouts(layout, images, tmp_path):
+    """The official MoCo v3 and DINO ViT files (timm names, projection
+    heads beside them) load into an MMPretrain ViT teacher and give the
+    source network's [CLS] feature."""
+    source = perturb(timm.models.vision_transformer.VisionTransformer(
+        img_size=32, patch_size=8, embed_dim=48, depth=2, num_heads=3,
+        num_classes=0))
+    head = {'head.mlp.0.weight': torch.zeros(4, 48)}
+    weights = {**source.state_dict(), **head}
+    ckpt = ({'state_dict': {f'module.base_encoder.{k}': v
+                            for k, v in weights.items()}}
+            if layout == 'mocov3' else
+            {'teacher': {f'backbone.{k}': v
+                         for k, v in source.state_dict().items()} | head})
+    teacher = FrozenTeacher(
+        dict(type='VisionTransformer', img_size=32, patch_size=8,
+             arch=dict(embed_dims=48, num_layers=2, num_heads=3,
+                       feedforward_channels=192)),
+        checkpoint=save(ckpt, tmp_path / 'ckpt.pth'), source=layout)
+    torch.testing.assert_close(teacher(images), source.eval()(images))
 
 
 def test_torchvision_backbone_returns_classifier_input(images):
