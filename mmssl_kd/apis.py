@@ -83,14 +83,19 @@ def load_config(path: str,
     return cfg
 
 
-def load_model(cfg: Config, checkpoint: str) -> nn.Module:
+def build_model(cfg: Config) -> nn.Module:
     """Build ``cfg.model`` with the config's top-level data preprocessor (as
-    the Runner does); load ``checkpoint`` (through the safe loader), or for
-    ``'random'`` initialise the weights."""
+    the Runner does), without initialising its weights."""
     from mmssl_kd.registry import MODELS  # registers the models first
     model_cfg = cfg.model.copy()
     model_cfg.setdefault('data_preprocessor', cfg.get('data_preprocessor'))
-    model = MODELS.build(model_cfg)
+    return MODELS.build(model_cfg)
+
+
+def load_model(cfg: Config, checkpoint: str) -> nn.Module:
+    """:func:`build_model`; load ``checkpoint`` (through the safe loader), or
+    for ``'random'`` initialise the weights."""
+    model = build_model(cfg)
     if checkpoint == 'random':
         model.init_weights()
     else:

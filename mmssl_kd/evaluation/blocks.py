@@ -1,6 +1,6 @@
 """Per-block features of a backbone that returns every block (SDSSL's
 ``MultiLayerCLSViT``), and the image subsets the block tools read."""
-from typing import List, Sequence, Tuple
+from typing import List, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -20,14 +20,6 @@ def block_features(backbone: nn.Module,
             'tensor per block, e.g. MultiLayerCLSViT; '
             f'{type(backbone).__name__} does not.')
     return tuple(F.normalize(o.float(), dim=1) for o in outs)
-
-
-def check_blocks(blocks: Sequence[int], depth: int) -> None:
-    """Every block in ``[1, depth]``, else a ValueError naming the depth."""
-    bad = [b for b in blocks if not 1 <= b <= depth]
-    if bad:
-        raise ValueError(f'--blocks {bad}: the backbone has {depth} blocks '
-                         f'(depth {depth}); choose blocks from 1 to {depth}.')
 
 
 def subset_dataloader(data_root: str, split: str, num_per_class: int,

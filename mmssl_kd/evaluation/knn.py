@@ -133,13 +133,41 @@ def _eval_mode(model: nn.Module) -> Iterator[None]:
             module.training = training
 
 
+def unwrap_averaged(module: nn.Module) -> nn.Module:
+    """The averaged network of an EMA wrapper (``BaseAveragedModel``, e.g.
+    ``CosineEMA``), else ``module`` itself."""
+    return module.module if isinstance(module, BaseAveragedModel) else module
+
+
+def is_backbone(module: nn.Module) -> bool:
+    """Whether ``module``'s class comes from a ``backbones`` package
+    (MMPretrain's or this project's)."""
+    return '.backbones.' in type(module).__module__
+
+
+def backbone_of(sub: nn.Module) -> Optional[nn.Module]:
+    """The backbone of a sub-model (an EMA wrapper unwrapped): its
+    ``backbone`` attribute, the sub-model itself if it is a backbone, or the
+    first module of an ``nn.Sequential`` that starts with one (SDSSL's EMA
+    target); else None."""
+    sub = unwrap_averaged(sub)
+    if isinstance(getattr(sub, 'backbone', None), nn.Module):
+        return sub.backbone
+    if is_backbone(sub):
+        return sub
+    if isinstance(sub, nn.Sequential) and len(sub) and is_backbone(sub[0]):
+        return sub[0]
+    return None
+
+
 class SubModelFeatures(nn.Module):
     """A sub-model's backbone, or one block of it, behind ``model``'s data
     preprocessor.
 
     Gives :func:`knn_evaluate` (which needs ``data_preprocessor`` and
-    ``extract_feat``) the features of ``model.<part>.backbone`` (DoGo's
-    ``peer``, SEED's ``teacher``; ``part='backbone'`` is ``model.backbone``)
+    ``extract_feat``) the features of the backbone of ``model.<part>``
+    (:func:`backbone_of`: DoGo's ``peer``, SEED's ``teacher``, an EMA
+    teacher, SDSSL's ``target``; ``part='backbone'`` is ``model.backbone``)
     and, with ``block``, of one of its outputs: ``block`` counts from 1
     (the paper's layer numbers for SDSSL's ``MultiLayerCLSViT``, which
     returns every block).
@@ -149,9 +177,8 @@ class SubModelFeatures(nn.Module):
                  block: Optional[int] = None):
         super().__init__()
         sub = model if part == 'backbone' else getattr(model, part, None)
-        if isinstance(sub, BaseAveragedModel):  # an EMA teacher
-            sub = sub.module
-        if not isinstance(getattr(sub, 'backbone', None), nn.Module):
+        backbone = None if sub is None else backbone_of(sub)
+        if backbone is None:
             raise ValueError(
                 f'part {part!r}: {type(model).__name__} has no sub-model '
                 f'`{part}` with a `backbone`; use \'backbone\' for the '
@@ -159,7 +186,7 @@ class SubModelFeatures(nn.Module):
         if block is not None and block < 1:
             raise ValueError(f'block counts from 1, got {block}')
         self.data_preprocessor = model.data_preprocessor
-        self.backbone = sub.backbone
+        self.backbone = backbone
         self.block = block
 
     def extract_feat(self, inputs: torch.Tensor):
@@ -182,13 +209,17 @@ def part_model(model: nn.Module, part: str = 'backbone',
 def _select_blocks(out, blocks: Sequence[int]) -> List[torch.Tensor]:
     """Outputs ``blocks`` (counted from 1) of a backbone that returns one
     output per block."""
-    num = len(out) if isinstance(out, (tuple, list)) else 1
-    for block in blocks:
-        if not isinstance(out, (tuple, list)) or not 1 <= block <= num:
-            raise ValueError(
-                f'block {block}: the backbone gives {num} output(s); '
-                'per-block features need a backbone that returns every '
-                'block, e.g. MultiLayerCLSViT.')
+    hint = ('per-block features need a backbone that returns every block, '
+            'e.g. MultiLayerCLSViT')
+    if not isinstance(out, (tuple, list)):
+        raise ValueError(f'blocks {list(blocks)}: the backbone gives one '
+                         f'tensor; {hint}.')
+    num = len(out)
+    bad = [block for block in blocks if not 1 <= block <= num]
+    if bad:
+        raise ValueError(
+            f'block {bad[0]}: the backbone gives {num} outputs (depth '
+            f'{num}); choose blocks from 1 to {num} ({hint}).')
     return [out[block - 1] for block in blocks]
 
 
