@@ -219,7 +219,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
 def print_summary(summary: Dict[str, Dict[str, float]],
                   args: argparse.Namespace) -> None:
     """kNN top-1 for each k, then top-1 / top-5 per stage."""
-    epochs = '' if args.epochs is None else f', {args.epochs} epochs each'
+    epochs = '' if args.epochs is None else \
+        f", {args.epochs} epoch{'s' if args.epochs > 1 else ''} each"
     print(f'\n{args.checkpoint} ({args.part}{epochs})')
     print(f"{'benchmark':<14} {'top-1':>7} {'top-5':>7}")
     for key, value in summary.get('kNN', {}).items():
