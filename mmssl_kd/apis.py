@@ -2,10 +2,12 @@
 import argparse
 import glob
 import json
+import logging
 import os.path as osp
 from typing import Dict, Iterable, List, Optional
 
 from mmengine.config import Config, DictAction
+from mmengine.logging import MMLogger
 from mmengine.runner import load_checkpoint
 from torch import nn
 
@@ -97,7 +99,14 @@ def load_model(cfg: Config, checkpoint: str) -> nn.Module:
     for ``'random'`` initialise the weights."""
     model = build_model(cfg)
     if checkpoint == 'random':
-        model.init_weights()
+        # without a log file MMEngine prints one line per parameter
+        logger = MMLogger.get_current_instance()
+        level = logger.level
+        logger.setLevel(logging.WARNING)
+        try:
+            model.init_weights()
+        finally:
+            logger.setLevel(level)
     else:
         load_checkpoint(model, checkpoint, map_location='cpu')
     return model
