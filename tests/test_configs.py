@@ -5,6 +5,7 @@ import math
 import os.path as osp
 import re
 from pathlib import Path
+from typing import Dict, List
 
 import pytest
 import torch
@@ -193,12 +194,52 @@ def _provide_pretrained_backbone(cfg, tmp_path: Path) -> None:
 
 
 class _LossRecorder(Hook):
+    """Every logged loss term (and the total) of each training iteration."""
+
     def __init__(self):
-        self.losses = []
+        self.losses: List[Dict[str, float]] = []
 
     def after_train_iter(self, runner, batch_idx, data_batch=None,
                          outputs=None):
-        self.losses.append(float(outputs['loss'].detach()))
+        self.losses.append({k: float(v.detach()) for k, v in outputs.items()
+                            if k.startswith('loss')})
+
+
+def tiny_config(path: Path, data_root: Path, work_dir: Path,
+                iters: int = 2) -> Config:
+    """The recipe at ``path`` with its data at ``data_root`` (tiny batches
+    and images), ``iters`` iterations, absent weight files replaced by
+    random ones in their layout, and no checkpoints."""
+    cfg = Config.fromfile(str(path))
+    _tiny_dataloader(cfg.train_dataloader, data_root, 'train')
+    for key in ('val_dataloader', 'test_dataloader'):
+        if cfg.get(key):
+            _tiny_dataloader(cfg[key], data_root, 'test')
+    knn_hooks = [h for h in cfg.get('custom_hooks', [])
+                 if h.get('type') == 'KNNHook']
+    for hook in knn_hooks:  # one image per class: one batch each
+        _tiny_dataloader(hook.bank_dataloader, data_root, 'train',
+                         num_per_class=1)
+        _tiny_dataloader(hook.query_dataloader, data_root, 'test',
+                         num_per_class=1)
+    _tiny_schedule(cfg)
+    cfg.train_cfg.max_iters = iters
+    _provide_teacher_weights(cfg, work_dir)
+    _provide_pretrained_backbone(cfg, work_dir)
+    cfg.default_hooks.checkpoint = None  # nothing to keep from two steps
+    cfg.work_dir = str(work_dir)
+    cfg.launcher = 'none'
+    return cfg
+
+
+def train_losses(cfg: Config) -> List[Dict[str, float]]:
+    """Train ``cfg``; the loss terms of every iteration."""
+    runner = Runner.from_cfg(cfg)
+    recorder = _LossRecorder()
+    runner.register_hook(recorder, priority='LOWEST')
+    runner.train()
+    assert runner.iter == cfg.train_cfg.max_iters
+    return recorder.losses
 
 
 # A low-data recipe differs from its full-data one only by its subset file,
@@ -210,31 +251,36 @@ TRAINED = [pytest.param(p, marks=pytest.mark.slow) if p.stem.endswith('pct')
 
 @pytest.mark.parametrize('path', TRAINED, ids=_ids(RECIPES))
 def test_config_trains_two_iters(path, tiny_image_folder, tmp_path):
-    cfg = Config.fromfile(str(path))
-    _tiny_dataloader(cfg.train_dataloader, tiny_image_folder, 'train')
-    for key in ('val_dataloader', 'test_dataloader'):
-        if cfg.get(key):
-            _tiny_dataloader(cfg[key], tiny_image_folder, 'test')
-    knn_hooks = [h for h in cfg.get('custom_hooks', [])
-                 if h.get('type') == 'KNNHook']
-    for hook in knn_hooks:  # one image per class: one batch each
-        _tiny_dataloader(hook.bank_dataloader, tiny_image_folder, 'train',
-                         num_per_class=1)
-        _tiny_dataloader(hook.query_dataloader, tiny_image_folder, 'test',
-                         num_per_class=1)
-    _tiny_schedule(cfg)
-    _provide_teacher_weights(cfg, tmp_path)
-    _provide_pretrained_backbone(cfg, tmp_path)
-    cfg.default_hooks.checkpoint = None  # nothing to keep from two steps
-    cfg.work_dir = str(tmp_path)
-    cfg.launcher = 'none'
+    losses = train_losses(tiny_config(path, tiny_image_folder, tmp_path))
+    assert len(losses) == 2
+    assert all(math.isfinite(step['loss']) for step in losses), losses
 
-    runner = Runner.from_cfg(cfg)
-    recorder = _LossRecorder()
-    runner.register_hook(recorder, priority='LOWEST')
-    runner.train()
 
-    assert runner.iter == 2
-    assert len(recorder.losses) == 2
-    assert all(math.isfinite(loss) for loss in recorder.losses), \
-        recorder.losses
+# One CPU demo per algorithm (SEED, MoCo v3, SimCLR, DoGo, SDSSL, DINO,
+# GLSD, MOKD) and BYOL's CIFAR recipe.
+DETERMINISTIC = [CONFIG_DIR / p for p in (
+    'seed/seed_resnet20-cifar_resnet56-cifar-sup_1xb256-coslr-1e_cifar10-demo.py',
+    'selfsup/mocov3_resnet20-cifar_1xb256-coslr-1e_cifar10-demo.py',
+    'dogo/simclr_resnet20-cifar_1xb256-adam-1e_cifar10-demo.py',
+    'dogo/dogo_resnet20-cifar_resnet56-cifar_1xb256-adam-1e_cifar10-demo.py',
+    'sdssl/sdssl-mocov3_vit-mini-p4_1xb256-coslr-5e_cifar10-demo.py',
+    'selfsup/dino_vit-mini-p4_1xb256-coslr-5e_cifar10-demo.py',
+    'global_local/glsd-geometric_vit-mini-p4_1xb256-coslr-5e_cifar10-demo.py',
+    'mokd/mokd_resnet20-cifar_vit-mini-p4_1xb256-coslr-2e_cifar10-demo.py',
+    'sdssl/sdssl-byol_vit-tiny-p4_1xb256-coslr-300e_cifar10.py',
+)]
+
+
+@pytest.mark.parametrize('path', DETERMINISTIC, ids=_ids(DETERMINISTIC))
+def test_seeded_runs_repeat_their_losses(path, tiny_image_folder,
+                                         tmp_path):
+    """With a fixed seed and deterministic mode, two runs give the same
+    first three iterations, every loss term to the last bit."""
+    runs = []
+    for name in ('a', 'b'):
+        cfg = tiny_config(path, tiny_image_folder, tmp_path / name, iters=3)
+        cfg.randomness = dict(seed=0, deterministic=True)
+        cfg.experiment_name = f'determinism_{name}'
+        runs.append(train_losses(cfg))
+    assert len(runs[0]) == 3 and runs[0][0].keys() == runs[1][0].keys()
+    assert runs[0] == runs[1]
