@@ -1,5 +1,6 @@
 """SEED: its loss against hand computations and the InfoNCE limit, the
-queue update, the frozen teacher, small patches, fp32 logits, resume."""
+queue update, the frozen teacher, small patches, fp32 logits, resume,
+and two gloo ranks against one process."""
 import copy
 from pathlib import Path
 
@@ -7,6 +8,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+import torch.distributed as dist
+import torch.multiprocessing as mp
 import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
@@ -17,6 +20,7 @@ from mmssl_kd.models.algorithms import SEED
 from mmssl_kd.registry import MODELS
 
 DIM = 16
+WORLD = 2
 BATCH = 4
 
 
@@ -347,3 +351,60 @@ def test_runner_resume_restores_queue(tiny_image_folder, tmp_path):
     assert torch.equal(second.model.queue.queue, first.model.queue.queue)
     assert int(second.model.queue.ptr) == 2 * BATCH
     assert second.iter == 2
+
+
+def two_steps(model: SEED, x: torch.Tensor) -> list:
+    """Loss, student gradients (averaged over ranks, as DDP does) and the
+    queue after each of two steps on ``x`` (no weight update)."""
+    steps = []
+    for _ in range(2):
+        model.zero_grad()
+        loss = model.loss([x], None)['loss']
+        loss.backward()
+        loss = loss.detach()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters()
+                 if p.grad is not None}
+        if dist.is_initialized():
+            for t in [loss] + list(grads.values()):
+                dist.all_reduce(t)
+                t /= dist.get_world_size()
+        steps.append(dict(loss=loss, grads=grads,
+                          queue=model.queue.queue.clone(),
+                          ptr=int(model.queue.ptr)))
+    return steps
+
+
+def gloo_worker(rank, port, out_dir):
+    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}',
+                            rank=rank, world_size=WORLD)
+    try:
+        model = build(teacher_temp=0.1)
+        model.eval()  # BN on running statistics: samples independent
+        local = images().chunk(WORLD)[rank]
+        torch.save(two_steps(model, local), out_dir / f'rank{rank}.pt')
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_process_loss_gradient_and_queue_match_single_process(
+        tmp_path, free_port):
+    """Half the batch on each of two gloo ranks: the same loss and student
+    gradient as one process with the whole batch, and the same queue (the
+    gathered teacher embeddings in rank order) on every rank."""
+    mp.spawn(gloo_worker, args=(free_port, tmp_path), nprocs=WORLD)
+    model = build(teacher_temp=0.1)
+    model.eval()
+    reference = two_steps(model, images())
+    ranks = [torch.load(tmp_path / f'rank{r}.pt') for r in range(WORLD)]
+    for step in range(2):  # bit-identical queues on every rank
+        assert torch.equal(ranks[0][step]['queue'], ranks[1][step]['queue'])
+    for steps in ranks:
+        for got, ref in zip(steps, reference):
+            torch.testing.assert_close(got['loss'], ref['loss'])
+            assert got['grads'].keys() == ref['grads'].keys()
+            for name, grad in ref['grads'].items():
+                torch.testing.assert_close(got['grads'][name], grad,
+                                           rtol=1e-4, atol=1e-6)
+            # the teacher saw half batches: equal up to rounding
+            torch.testing.assert_close(got['queue'], ref['queue'])
+            assert got['ptr'] == ref['ptr']
