@@ -1,5 +1,5 @@
 """The Sphinx docs build without a warning, the model zoo lists every recipe
-of every metafile, and each method page shows its README."""
+of every metafile, and each method or benchmark page shows its README."""
 import html
 import importlib.util
 import re
@@ -55,14 +55,19 @@ def test_zoo_lists_every_metafile_recipe(built):
             assert f'/{Path(model["Config"]).name}"' in raw, model['Config']
 
 
-@pytest.mark.parametrize('method', [m.parent.name for m in METAFILES])
-def test_method_page_shows_its_readme(built, method):
-    readme = ROOT / 'configs' / method / 'README.md'
+PAGES = {f'methods/{m.parent.name}': f'{m.parent.name}/README.md'
+         for m in METAFILES}
+PAGES['benchmarks/classification'] = 'benchmarks/classification/README.md'
+
+
+@pytest.mark.parametrize('page', sorted(PAGES))
+def test_page_shows_its_readme(built, page):
+    readme = ROOT / 'configs' / PAGES[page]
     lines = _plain_lines(readme)
     assert lines, readme
-    text = _text(built / 'methods' / f'{method}.html')
+    text = _text(built / f'{page}.html')
     for line in (lines[0], lines[-1]):  # the include is neither lost nor cut
-        assert ' '.join(line.split()) in text, (method, line)
+        assert ' '.join(line.split()) in text, (page, line)
 
 
 def test_zoo_table_has_results_only_when_a_model_has_them(tmp_path):

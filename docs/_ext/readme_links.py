@@ -4,8 +4,9 @@ A README's relative links start from its own folder (``configs/seed/``:
 ``seed_....py``, ``../../tools/...``, ``../selfsup/README.md#results``); MyST
 resolves them from the including page (``docs/methods/``).  On the
 ``include-read`` event, which MyST's ``{include}`` emits, each relative link
-is rewritten from the including page: a method README becomes its page
-(``methods/<method>.md``), any other file a download link to that file.
+is rewritten from the including page: a README under ``configs/`` becomes
+its page (``methods/<method>.md``, ``benchmarks/<task>.md``), any other
+file a download link to that file.
 """
 import os.path as osp
 import re
@@ -23,10 +24,12 @@ def relink(app, relative_path, parent_docname, content):
     def rewrite(match):
         path = osp.normpath(osp.join(src, match[1]))
         folder, name = osp.split(path)
-        page = 'methods/' + osp.basename(folder)
+        pages = [f'{kind}/{osp.basename(folder)}'
+                 for kind in ('methods', 'benchmarks')]
+        page = next((p for p in pages if p in env.found_docs), None)
         scheme = 'path:'  # MyST: a download link, never a document
-        if (name == 'README.md' and osp.dirname(folder) == configs
-                and page in env.found_docs):
+        if (name == 'README.md' and folder.startswith(configs + osp.sep)
+                and page):
             path, scheme = env.doc2path(page), ''
         target = scheme + osp.relpath(path, page_dir) + (match[2] or '')
         return f']({target})'
