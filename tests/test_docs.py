@@ -57,7 +57,8 @@ def test_zoo_lists_every_metafile_recipe(built):
 
 PAGES = {f'methods/{m.parent.name}': f'{m.parent.name}/README.md'
          for m in METAFILES}
-PAGES['benchmarks/classification'] = 'benchmarks/classification/README.md'
+PAGES.update({f'benchmarks/{task}': f'benchmarks/{task}/README.md'
+              for task in ('classification', 'detection')})
 
 
 @pytest.mark.parametrize('page', sorted(PAGES))

@@ -1,0 +1,7 @@
+# Faster R-CNN R50-C4 fine-tuned on COCO 2017 from an exported backbone
+# ($BACKBONE, see README.md): 8 GPUs x 2 images, 12 epochs.
+_base_ = [
+    './_base_/models/faster-rcnn_r50-c4.py',
+    './_base_/datasets/coco_detection.py',
+    './_base_/schedules/schedule_1x.py', './_base_/default_runtime.py'
+]
