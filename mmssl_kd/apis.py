@@ -1,17 +1,33 @@
 """What every command-line tool does with a config and a checkpoint."""
 import argparse
+import contextlib
+import difflib
 import glob
+import inspect
 import json
 import logging
 import os.path as osp
-from typing import Dict, Iterable, List, Optional
+import re
+import warnings
+from typing import Dict, Iterable, Iterator, List, Optional
 
 from mmengine.config import Config, DictAction
 from mmengine.logging import MMLogger
-from mmengine.runner import load_checkpoint
+from mmengine.model import is_model_wrapper
+from mmengine.runner import Runner, load_checkpoint
 from torch import nn
 
-from mmssl_kd.compat import check_config_file, trust_checkpoints
+from mmssl_kd.compat import (check_config_file, load_checkpoint_file,
+                             trust_checkpoints)
+
+#: Top-level config keys read outside ``Runner.__init__``'s arguments: by
+#: the Runner from the config itself, and by this project.
+_OTHER_TOP_LEVEL_KEYS = ('model_wrapper_cfg', 'sync_bn',
+                         'find_unused_parameters', 'compile',
+                         'activation_checkpointing', 'efficient_conv_bn_eval',
+                         'runner_type', 'trusted_checkpoints')
+_UNEXPECTED_ARGUMENT = re.compile(
+    r"(\w+)\.__init__\(\) got an unexpected keyword argument '(\w+)'")
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -82,7 +98,101 @@ def load_config(path: str,
         cfg.work_dir = osp.join('work_dirs', name)
     trust_checkpoints(list(trusted) +
                       list(cfg.get('trusted_checkpoints', None) or []))
+    warn_misspelled_top_level_keys(cfg)
     return cfg
+
+
+def warn_misspelled_top_level_keys(cfg: Config) -> None:
+    """Warn about a top-level key that nothing reads but that is close to
+    one that is read (``train_cfgg``): the Runner ignores unknown top-level
+    keys, so a misspelled one silently leaves the default in place.  Keys
+    far from every known one are a config's own variables
+    (``view_pipeline``, ``data_root``) and pass."""
+    known = [name for name in inspect.signature(Runner.__init__).parameters
+             if name not in ('self', 'cfg')] + list(_OTHER_TOP_LEVEL_KEYS)
+    for key in cfg.keys():
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.8)
+        if key not in known and close:
+            warnings.warn(f'Config key `{key}` is read by nothing; did you '
+                          f'mean `{close[0]}`?', stacklevel=2)
+
+
+def _init_arguments(cls: type) -> List[str]:
+    """The keyword arguments ``cls(...)`` takes: its ``__init__``'s, and its
+    bases' as far as ``**kwargs`` hands them on."""
+    names: List[str] = []
+    for klass in cls.__mro__:
+        if '__init__' not in vars(klass):
+            continue
+        try:
+            params = inspect.signature(vars(klass)['__init__']).parameters
+        except ValueError:  # a C constructor
+            break
+        names += [p.name for p in params.values() if p.name != 'self'
+                  and p.name not in names and p.kind in
+                  (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        if all(p.kind != p.VAR_KEYWORD for p in params.values()):
+            break
+    return names
+
+
+def unknown_argument_hint(err: TypeError) -> Optional[str]:
+    """For ``X.__init__() got an unexpected keyword argument 'key'`` raised
+    while a registry built ``X`` (or a subclass) from a config dict: which
+    config dict it was, the closest valid argument (difflib) and all of
+    them.  None for any other error."""
+    match = _UNEXPECTED_ARGUMENT.search(str(err))
+    built = None
+    frame = err.__traceback__
+    while frame is not None:  # the innermost registry build failed
+        if frame.tb_frame.f_code.co_name == 'build_from_cfg':
+            built = frame.tb_frame.f_locals.get('obj_cls')
+        frame = frame.tb_next
+    if not (match and inspect.isclass(built)
+            and match[1] in {c.__name__ for c in built.__mro__}):
+        return None
+    key, name, valid = match[2], built.__name__, _init_arguments(built)
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+    guess = f' Did you mean `{close[0]}`?' if close else ''
+    return (f"Config key `{key}` in the dict with type='{name}' is not an "
+            f'argument of {name}.{guess} {name} takes: {", ".join(valid)}.')
+
+
+@contextlib.contextmanager
+def config_error_hints() -> Iterator[None]:
+    """Add :func:`unknown_argument_hint` to a ``TypeError`` raised inside
+    (building a Runner, a model, a dataset ...): Python's own message names
+    the key but neither the config dict nor the valid keys."""
+    try:
+        yield
+    except TypeError as err:
+        hint = unknown_argument_hint(err)
+        if hint is not None:
+            err.args = (f'{err}\n{hint}', *err.args[1:])
+        raise
+
+
+def check_resume_checkpoint(model: nn.Module, path: str) -> None:
+    """Raise ``ValueError`` if the checkpoint ``path`` holds weights of
+    another model than ``model`` (wrapped or not).
+
+    MMEngine resumes with ``strict=False``: a checkpoint written under a
+    different config loads the tensors that fit, logs a warning, and then
+    fails on the optimizer state or trains a half-loaded model.
+    """
+    from mmssl_kd.models.teachers import state_dict_mismatch
+    if is_model_wrapper(model):
+        model = model.module
+    state = load_checkpoint_file(path, 'cpu').get('state_dict', {})
+    mismatch = state_dict_mismatch(model.state_dict(), state, 'model',
+                                   'checkpoint')
+    if mismatch:
+        raise ValueError(
+            f'Cannot resume from {path!r}: it was written by a model of a '
+            f'different config.{mismatch}\nResume with the config that '
+            "wrote it (the checkpoint keeps its text in meta['cfg']), or, "
+            'to start a new run from its weights (fine-tuning), drop '
+            '--resume and set `load_from` (--cfg-options load_from=PATH).')
 
 
 def build_model(cfg: Config) -> nn.Module:
@@ -91,7 +201,8 @@ def build_model(cfg: Config) -> nn.Module:
     from mmssl_kd.registry import MODELS  # registers the models first
     model_cfg = cfg.model.copy()
     model_cfg.setdefault('data_preprocessor', cfg.get('data_preprocessor'))
-    return MODELS.build(model_cfg)
+    with config_error_hints():
+        return MODELS.build(model_cfg)
 
 
 def load_model(cfg: Config, checkpoint: str) -> nn.Module:

@@ -79,8 +79,12 @@ def untrust_all() -> None:
     _TRUSTED_FILES.clear()
 
 
-def load_checkpoint_file(filename: str, map_location=None):
+def load_checkpoint_file(filename: str, map_location=None,
+                         mmap: bool = False):
     """``torch.load`` with ``weights_only=True`` plus :data:`SAFE_GLOBALS`.
+
+    ``mmap=True`` maps the tensors instead of reading them: a cheap check
+    that a file is complete (see ``find_resumable_checkpoint``).
 
     Raises:
         FileNotFoundError: the file does not exist.
@@ -96,12 +100,12 @@ def load_checkpoint_file(filename: str, map_location=None):
         print_log(f'Loading {filename} as a full pickle because it was '
                   'marked trusted (--trust-checkpoint / trusted_checkpoints).',
                   logger='current')
-        return torch.load(filename, map_location=map_location,
+        return torch.load(filename, map_location=map_location, mmap=mmap,
                           weights_only=False)  # trusted by the user
     with torch.serialization.safe_globals(SAFE_GLOBALS):
         try:
             return torch.load(filename, map_location=map_location,
-                              weights_only=True)
+                              mmap=mmap, weights_only=True)
         except pickle.UnpicklingError as err:
             found = re.findall(r'GLOBAL ([\w.]+)', str(err))
             name = found[0] if found else 'an unsupported global'

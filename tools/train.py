@@ -12,7 +12,9 @@ import os.path as osp
 import mmssl_kd  # noqa: F401  (first: safe checkpoint loader, registries)
 from mmengine.runner import Runner
 
-from mmssl_kd.apis import add_config_arguments, load_config
+from mmssl_kd.apis import (add_config_arguments, check_resume_checkpoint,
+                           config_error_hints, load_config)
+from mmssl_kd.engine.hooks import find_resumable_checkpoint
 
 
 def parse_args() -> argparse.Namespace:
@@ -27,7 +29,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--resume', nargs='?', const='auto', metavar='PATH',
         help='resume training: with no value or "auto", from the latest '
-        'checkpoint in the work dir; else from the checkpoint PATH. Keep the '
+        'complete checkpoint in the work dir (a fresh start if it has none); '
+        'else from the checkpoint PATH. Keep the '
         'same config (schedules depend on max_epochs) and write the option '
         'after CONFIG')
     parser.add_argument(
@@ -62,8 +65,10 @@ def main() -> None:
                       args.launcher, args.trust_checkpoint)
 
     if args.resume == 'auto':
-        cfg.resume = True
-        cfg.load_from = None
+        # the newest *complete* checkpoint, not blindly the file that
+        # last_checkpoint names (MMEngine's find_latest_checkpoint)
+        cfg.load_from = find_resumable_checkpoint(cfg.work_dir)
+        cfg.resume = cfg.load_from is not None  # else a fresh run
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume
@@ -80,8 +85,11 @@ def main() -> None:
                 'size the learning rate was tuned for.')
         cfg.auto_scale_lr.enable = True
 
-    runner = Runner.from_cfg(cfg)
-    runner.train()
+    with config_error_hints():  # a misspelled key: the closest valid one
+        runner = Runner.from_cfg(cfg)
+        if cfg.get('resume') and cfg.get('load_from'):  # same model
+            check_resume_checkpoint(runner.model, cfg.load_from)
+        runner.train()
 
 
 if __name__ == '__main__':

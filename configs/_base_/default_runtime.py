@@ -1,6 +1,13 @@
 # Runtime settings shared by every mmssl_kd recipe.
 default_scope = 'mmssl_kd'
 
+# 'CheckpointHook' here is mmssl_kd's: each checkpoint and last_checkpoint is
+# written to a temporary file and renamed, and old ones are deleted only
+# after the new one is complete (mmssl_kd/engine/hooks/checkpoint_hook.py).
+# Every `optim_wrapper` is mmssl_kd's too: a NaN/inf loss stops the run
+# before the step (nonfinite_loss='stop'), or set nonfinite_loss='skip'
+# (with max_skips=10) in it to skip such steps (mmssl_kd/engine/
+# optim_wrappers.py).
 default_hooks = dict(
     runtime_info=dict(type='RuntimeInfoHook'),
     timer=dict(type='IterTimerHook'),

@@ -110,6 +110,27 @@ def _listing(what: str, keys: List[str]) -> str:
     return f'\n  {len(keys)} {what}:{shown}{more}'
 
 
+def state_dict_mismatch(own: Mapping, state: Mapping, model: str,
+                        file: str) -> str:
+    """The keys of ``state`` (a file's) that do not fit a module whose
+    state dict is ``own``, as report lines: missing, unexpected and
+    mis-shaped keys, each kind counted and the first few listed; ``''``
+    when they fit.  ``model`` and ``file`` name the two sides.  Missing BN
+    ``num_batches_tracked`` buffers are not reported (files without them,
+    such as the CIFAR ``.th`` teachers, are complete)."""
+    missing = [k for k in own if k not in state
+               and not k.endswith('num_batches_tracked')]
+    unexpected = [k for k in state if k not in own]
+    shapes = [f'{k}: {file} {tuple(v.shape)}, {model} '
+              f'{tuple(own[k].shape)}' for k, v in state.items()
+              if k in own and v.shape != own[k].shape]
+    return (_listing(f'missing keys ({model} keys the {file} lacks)',
+                     missing) +
+            _listing(f'unexpected keys ({file} keys the {model} lacks)',
+                     unexpected) +
+            _listing('shape mismatches', shapes))
+
+
 @MODELS.register_module()
 class FrozenTeacher(BaseModule):
     """A network with loaded, frozen weights that maps images to (B, D)
@@ -262,22 +283,12 @@ class FrozenTeacher(BaseModule):
             state = _backbone_from_timm(state)
 
         own = self.state_dict()
-        missing = [k for k in own if k not in state
-                   and not k.endswith('num_batches_tracked')]
-        unexpected = [k for k in state if k not in own]
-        shapes = [f'{k}: file {tuple(v.shape)}, teacher '
-                  f'{tuple(own[k].shape)}' for k, v in state.items()
-                  if k in own and v.shape != own[k].shape]
-        if missing or unexpected or shapes:
+        mismatch = state_dict_mismatch(own, state, 'teacher', 'file')
+        if mismatch:
             report = (
                 f"FrozenTeacher: the weights in {path!r} (source="
-                f"'{self.source}', prefix_map={prefix_map}) do not match the "
-                'teacher.' +
-                _listing('missing keys (teacher keys the file lacks)',
-                         missing) +
-                _listing('unexpected keys (file keys, after prefix_map, '
-                         'the teacher lacks)', unexpected) +
-                _listing('shape mismatches', shapes))
+                f"'{self.source}', prefix_map={prefix_map}; keys after "
+                'prefix_map) do not match the teacher.' + mismatch)
             if strict:
                 raise RuntimeError(
                     report + '\nFix `source` or `prefix_map` (a None value '

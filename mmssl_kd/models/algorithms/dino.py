@@ -9,6 +9,7 @@ from mmpretrain.structures import DataSample
 
 from mmssl_kd.registry import MODELS
 from ..utils import multi_crop_forward
+from .views import check_multi_crop
 
 
 def ema_teacher(net: nn.Module, momentum: float) -> CosineEMA:
@@ -71,10 +72,7 @@ class DINO(BaseSelfSupervisor):
              data_samples: Optional[List[DataSample]] = None
              ) -> Dict[str, torch.Tensor]:
         """Teacher on the global crops (no gradient), student on all."""
-        if len(inputs) <= self.num_global_crops:
-            raise ValueError(
-                f'DINO needs the {self.num_global_crops} global crops and '
-                f'at least one more, got {len(inputs)} crops')
+        check_multi_crop('DINO', inputs, self.num_global_crops)
         with torch.no_grad():
             self.teacher.update_parameters(self._student())
             teacher_out = multi_crop_forward(

@@ -14,6 +14,7 @@ from mmpretrain.structures import DataSample
 from mmssl_kd.registry import MODELS
 from ..losses import NTXentLoss, SimilarityDistillationLoss
 from .separate_steps import SeparateStepsMixin
+from .views import check_views
 
 ModuleOrCfg = Union[dict, nn.Module]
 
@@ -228,11 +229,8 @@ class DoGo(SeparateStepsMixin, BaseModel):
         two terms.  Without a second peer: ``loss_ssl_1`` only.
         """
         num_peers = 1 if self.peer is None else 2
-        if len(inputs) != 2 * num_peers:
-            raise ValueError(
-                f'DoGo with {num_peers} peer(s) expects {2 * num_peers} '
-                f'views per image (2 per peer), got {len(inputs)}; set '
-                'the pipeline\'s MultiView num_views accordingly.')
+        check_views(f'DoGo with {num_peers} peer(s)', inputs, 2 * num_peers,
+                    f'MultiView(num_views={2 * num_peers}) (2 per peer)')
         outs = [self._outputs(m, inputs[2 * m - 2:2 * m])
                 for m in range(1, num_peers + 1)]
         losses = {}

@@ -14,6 +14,7 @@ from ..losses import crop_pairs
 from ..utils import (geometric_match, multi_crop_forward, similarity_match,
                      token_centres)
 from .dino import DINO, ema_teacher
+from .views import check_multi_crop
 
 
 def global_and_tokens(out) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -190,10 +191,7 @@ class GLSD(DINO):
              ) -> Dict[str, torch.Tensor]:
         """Teacher on the global crops (no gradient), student on all; the
         weighted global and region terms."""
-        if len(inputs) <= self.num_global_crops:
-            raise ValueError(
-                f'GLSD needs the {self.num_global_crops} global crops and '
-                f'at least one more, got {len(inputs)} crops')
+        check_multi_crop('GLSD', inputs, self.num_global_crops)
         student = self._student()
         with torch.no_grad():
             self.teacher.update_parameters(student)

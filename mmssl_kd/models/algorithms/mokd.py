@@ -13,6 +13,7 @@ from ..utils import multi_crop_forward
 from .dino import ema_teacher
 from .glsd import global_and_tokens
 from .separate_steps import SeparateStepsMixin
+from .views import check_multi_crop
 
 
 def _unwrap(module: nn.Module) -> nn.Module:
@@ -179,9 +180,7 @@ class MOKD(SeparateStepsMixin, BaseModel):
         of its terms. Terms a configuration leaves out are absent.
         """
         g = self.num_global_crops
-        if len(inputs) <= g:
-            raise ValueError(f'MOKD needs the {g} global crops and at least '
-                             f'one more, got {len(inputs)} crops')
+        check_multi_crop('MOKD', inputs, g)
         with torch.no_grad():
             # the EMA reads parameter names, so the students without DDP
             self.teacher.update_parameters(MOKDNet(

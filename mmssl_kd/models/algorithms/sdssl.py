@@ -19,6 +19,7 @@ from mmpretrain.structures import DataSample
 from mmssl_kd.registry import MODELS
 from ..losses import NTXentLoss
 from ..utils import concat_all_gather
+from .views import check_views
 
 BASES = ('mocov3', 'byol', 'simclr')
 
@@ -228,9 +229,8 @@ class SDSSL(BaseSelfSupervisor):
              data_samples: Optional[List[DataSample]] = None
              ) -> Dict[str, torch.Tensor]:
         """The SDSSL objective of two views (see the class docstring)."""
-        if len(inputs) < 2:
-            raise ValueError(f'SDSSL needs two views, got {len(inputs)}')
-        views = inputs[:2]
+        check_views('SDSSL', inputs, 2, 'MultiView(num_views=2)')
+        views = inputs
         weight = self.current_inter_weight()
         # student: the projection of every block with heads, per view
         heads = len(self.projectors)

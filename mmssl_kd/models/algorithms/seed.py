@@ -8,12 +8,14 @@ from typing import Dict, List, Optional, Union
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmengine.dist import get_world_size
 from mmpretrain.models import BaseSelfSupervisor
 from mmpretrain.structures import DataSample
 
 from mmssl_kd.registry import MODELS
 from ..losses import SimilarityDistillationLoss
 from ..utils import FeatureQueue
+from .views import check_views
 
 ModuleOrCfg = Union[dict, nn.Module]
 
@@ -108,7 +110,10 @@ class SEED(BaseSelfSupervisor):
         if student != teacher:
             raise ValueError(
                 f'SEED needs equal embedding sizes: the student head gives '
-                f'{student}, the teacher gives {teacher}')
+                f'{student}, the teacher gives {teacher}. Set the student '
+                f"neck's out_channels (model.neck) to {teacher}, or give the "
+                f'teacher a neck (model.teacher.neck) that projects to '
+                f'{student}.')
         return student
 
     def train(self, mode: bool = True) -> 'SEED':
@@ -135,6 +140,20 @@ class SEED(BaseSelfSupervisor):
                                  z_t @ anchors.t()], dim=1)
         return self.criterion(student, teacher)
 
+    def _check_queue(self, batch: int) -> None:
+        """A queue must hold a whole global batch: each step writes one,
+        and a shorter queue would keep only part of the batch as anchors
+        (the official code asserts ``K % global batch == 0``; any
+        ``K >= global batch`` works here)."""
+        world = get_world_size()
+        if self.queue.length < batch * world:
+            raise ValueError(
+                f'SEED queue_len={self.queue.length} is shorter than the '
+                f'global batch {batch * world} (batch {batch} per process x '
+                f'{world} process(es)). Set model.queue_len >= '
+                f'{batch * world} (the paper uses 65536), or lower '
+                'train_dataloader.batch_size.')
+
     def loss(self, inputs: List[torch.Tensor],
              data_samples: List[DataSample]) -> Dict[str, torch.Tensor]:
         """One SEED step.
@@ -143,11 +162,12 @@ class SEED(BaseSelfSupervisor):
         and ``distill_small`` (detached, logged only: their sum is
         ``loss``, and mmengine sums only keys containing ``'loss'``).
         """
-        num_views = 1 + self.num_small_crops if self.small_patch else 1
-        if len(inputs) != num_views:
-            raise ValueError(f'SEED expects {num_views} view(s) per image, '
-                             f'got {len(inputs)}')
+        small = self.num_small_crops if self.small_patch else 0
+        check_views(f'SEED (small_patch={self.small_patch})', inputs,
+                    1 + small, f'MultiView(num_views=[1, {small}])' if small
+                    else 'MultiView(num_views=1)')
         image = inputs[0]  # the same view for teacher and student
+        self._check_queue(len(image))
         z_t = self._teacher_embed(image)
         z_s = self._student_embed(image)
         loss = self._seed_loss(z_s, z_t, self.queue)

@@ -1,0 +1,239 @@
+"""Checkpoints that survive a crash, and the choice of one to resume from.
+
+MMEngine 0.10.7's ``CheckpointHook`` writes ``epoch_N.pth`` in place, so a
+process killed during the write leaves a truncated file; with
+``max_keep_ckpts`` it also deletes the oldest checkpoint *before* writing
+the new one, and it rewrites ``last_checkpoint`` in place.  A kill at the
+wrong moment can therefore leave no loadable checkpoint, and ``--resume``
+then fails on the half-written file that ``last_checkpoint`` names.
+
+:class:`CheckpointHook` is registered under MMEngine's name in the
+``mmssl_kd`` scope, so every config that names ``'CheckpointHook'`` (and
+the Runner's default one) gets it with nothing to write, as the project's
+``DefaultOptimWrapperConstructor`` does (:mod:`mmssl_kd.models.teachers`).
+A hook rather than a patched ``save_checkpoint``: the order of save, record
+and delete is the hook's business, and it is the one place that knows all
+three; MMEngine's module-level functions stay untouched.
+``'mmengine.CheckpointHook'`` names the original.
+
+:func:`find_resumable_checkpoint` is what ``tools/train.py --resume``
+(auto) resumes from: the file ``last_checkpoint`` names if it loads, else
+the newest loadable ``epoch_*.pth`` / ``iter_*.pth`` (with a warning).
+"""
+import logging
+import os
+import os.path as osp
+import re
+from typing import List, Optional, Set
+
+from mmengine.dist import is_main_process
+from mmengine.fileio import LocalBackend
+from mmengine.hooks import CheckpointHook as _MMEngineCheckpointHook
+from mmengine.logging import print_log
+
+from mmssl_kd.compat import UntrustedCheckpointError, load_checkpoint_file
+from mmssl_kd.registry import HOOKS
+
+#: Names of the checkpoints the hook writes (``filename_tmpl`` default).
+CHECKPOINT_NAME = re.compile(r'(?:epoch|iter)_(\d+)\.pth')
+#: Names of the hook's temporary files (see :func:`temp_path`).
+TEMP_NAME = re.compile(r'\.(?:.+\.pth|last_checkpoint)\.tmp-\d+')
+
+
+def temp_path(path: str) -> str:
+    """``dir/.name.tmp-<pid>``: beside ``path``, so that ``os.replace`` is a
+    rename within one file system, and hidden from ``*.pth`` globs."""
+    folder, name = osp.split(path)
+    return osp.join(folder, f'.{name}.tmp-{os.getpid()}')
+
+
+def _fsync(path: str, directory: bool = False) -> None:
+    if directory and os.name != 'posix':
+        return  # only POSIX can open (and sync) a directory
+    fd = os.open(path, os.O_RDONLY if directory else os.O_RDWR)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def commit(temp: str, path: str) -> None:
+    """Make the complete file ``temp`` appear as ``path`` in one step:
+    flush it to disk, rename it over ``path``, flush the folder entry."""
+    _fsync(temp)
+    os.replace(temp, path)
+    _fsync(osp.dirname(path) or '.', directory=True)
+
+
+def atomic_write_text(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old or the new
+    content, never a part."""
+    temp = temp_path(path)
+    with open(temp, 'w', encoding='utf-8') as f:
+        f.write(text)
+    commit(temp, path)
+
+
+def is_loadable(path: str) -> bool:
+    """Whether ``path`` is a complete checkpoint the safe loader can open.
+
+    The tensors are memory-mapped, not read: a truncated file has lost the
+    zip directory at its end and fails here.  A file that needs a global the
+    safe loader refuses is complete: resuming from it then raises the
+    loader's error, which says how to trust it.
+    """
+    try:
+        load_checkpoint_file(path, map_location='cpu', mmap=True)
+    except UntrustedCheckpointError:
+        return True
+    except Exception:  # any reason a file does not load: skip it
+        return False
+    return True
+
+
+def find_resumable_checkpoint(work_dir: str) -> Optional[str]:
+    """The newest complete checkpoint of a run in ``work_dir``, or ``None``
+    if it has no checkpoint at all (a fresh run).
+
+    MMEngine's ``find_latest_checkpoint`` returns whatever
+    ``last_checkpoint`` names.  Here that file is taken if it loads; if it
+    is missing or unreadable (a run of an older version killed during a
+    save, a moved work dir, a deleted file), the newest loadable
+    ``epoch_N.pth`` / ``iter_N.pth`` in the work dir (and in the named
+    file's folder) is taken instead, with a warning.  Temporary files of an
+    interrupted save (``.epoch_N.pth.tmp-PID``) never count.
+
+    Raises:
+        FileNotFoundError: there are checkpoints but none loads, or
+            ``last_checkpoint`` names a file and there is no checkpoint at
+            all; resuming cannot go on, and starting afresh might overwrite
+            the user's files.
+    """
+    record = osp.join(work_dir, 'last_checkpoint')
+    named = None
+    if osp.isfile(record):
+        with open(record, encoding='utf-8') as f:
+            named = f.read().strip() or None
+    if named is not None and is_loadable(named):
+        return named
+
+    folders = {osp.normpath(work_dir)}
+    if named is not None and osp.isdir(osp.dirname(named) or '.'):
+        folders.add(osp.normpath(osp.dirname(named) or '.'))
+    found: List[str] = [osp.join(folder, name) for folder in folders
+                        if osp.isdir(folder)
+                        for name in os.listdir(folder)
+                        if CHECKPOINT_NAME.fullmatch(name)]
+    found.sort(key=lambda p: (int(CHECKPOINT_NAME.fullmatch(
+        osp.basename(p)).group(1)), osp.getmtime(p)), reverse=True)
+    if named is None:
+        problem = f'{record} does not exist'
+    elif not osp.exists(named):
+        problem = f'{record} names {named}, which does not exist'
+    else:
+        problem = (f'{record} names {named}, which does not load '
+                   '(incomplete or damaged)')
+    for path in found:
+        if is_loadable(path):
+            print_log(f'{problem}; resuming from {path}, the newest '
+                      'checkpoint that loads.', logger='current',
+                      level=logging.WARNING)
+            return path
+        print_log(f'Skipping {path}: it does not load (incomplete or '
+                  'damaged).', logger='current', level=logging.WARNING)
+    if found:
+        raise FileNotFoundError(
+            f'Cannot resume: none of the checkpoints in {sorted(folders)} '
+            f'loads ({", ".join(osp.basename(p) for p in found)}). Pass '
+            '--resume PATH with a good checkpoint, or move these files away '
+            'to start from scratch.')
+    if named is not None:
+        raise FileNotFoundError(
+            f'Cannot resume: {problem}, and {work_dir} holds no other '
+            f'checkpoint. Delete {record} to start from scratch, or pass '
+            '--resume PATH.')
+    print_log(f'No checkpoint to resume from in {work_dir}: starting a '
+              'fresh run.', logger='current')
+    return None
+
+
+@HOOKS.register_module()
+class CheckpointHook(_MMEngineCheckpointHook):
+    """MMEngine's ``CheckpointHook`` with crash-safe saving.
+
+    Each checkpoint is written to a temporary file beside it
+    (``.epoch_N.pth.tmp-PID``), flushed to disk and renamed over its name;
+    then ``last_checkpoint`` is replaced the same way; only then are
+    checkpoints beyond ``max_keep_ckpts`` deleted.  A process killed at any
+    point leaves the previous checkpoint and a ``last_checkpoint`` that
+    names a complete file.  Temporary files an interrupted save left behind
+    are deleted (with a warning) at the next save.  Replacing a checkpoint
+    that this run did not write (an older run in the same work dir) is
+    logged as a warning.
+
+    Takes MMEngine's arguments.  On a non-local ``out_dir`` (``backend_args``
+    for object storage, where a put is atomic anyway but a rename is not
+    available) and for ``save_best`` checkpoints it saves as MMEngine does.
+    """
+
+    def before_train(self, runner) -> None:
+        super().before_train(runner)
+        self._written: Set[str] = set()  # checkpoints this run wrote
+
+    def _save_checkpoint_with_step(self, runner, step, meta) -> None:
+        """MMEngine's ``CheckpointHook._save_checkpoint_with_step``, with the
+        save made atomic and the deletion of the oldest checkpoint moved
+        after it."""
+        if not isinstance(self.file_backend, LocalBackend):
+            super()._save_checkpoint_with_step(runner, step, meta)
+            return
+        expired = None
+        if self.max_keep_ckpts > 0 and not (
+                self.keep_ckpt_ids and self.keep_ckpt_ids[-1] == step):
+            if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
+                expired = self.keep_ckpt_ids.popleft()
+            self.keep_ckpt_ids.append(step)
+            runner.message_hub.update_info('keep_ckpt_ids',
+                                           list(self.keep_ckpt_ids))
+        self.last_ckpt = osp.join(self.out_dir,
+                                  self.filename_tmpl.format(step))
+        runner.message_hub.update_info('last_ckpt', self.last_ckpt)
+
+        main = is_main_process()
+        if main:
+            self._remove_temp_files(runner)
+        temp = temp_path(self.last_ckpt)
+        try:
+            runner.save_checkpoint(
+                self.out_dir, osp.basename(temp), self.file_client_args,
+                save_optimizer=self.save_optimizer,
+                save_param_scheduler=self.save_param_scheduler, meta=meta,
+                by_epoch=self.by_epoch, backend_args=self.backend_args,
+                **self.args)
+        except BaseException:
+            if main and osp.exists(temp):
+                os.remove(temp)
+            raise
+        if not main:  # Runner.save_checkpoint wrote on the main process only
+            return
+        if osp.exists(self.last_ckpt) and self.last_ckpt not in self._written:
+            runner.logger.warning(
+                f'Replacing {self.last_ckpt}, which an earlier run left in '
+                'this work dir.')
+        commit(temp, self.last_ckpt)
+        self._written.add(self.last_ckpt)
+        atomic_write_text(osp.join(runner.work_dir, 'last_checkpoint'),
+                          self.last_ckpt)
+        if expired is not None:
+            path = osp.join(self.out_dir, self.filename_tmpl.format(expired))
+            if osp.isfile(path):
+                os.remove(path)
+
+    def _remove_temp_files(self, runner) -> None:
+        for folder in {self.out_dir, runner.work_dir}:
+            for name in os.listdir(folder) if osp.isdir(folder) else ():
+                if TEMP_NAME.fullmatch(name):
+                    os.remove(osp.join(folder, name))
+                    runner.logger.warning(
+                        f'Deleted {osp.join(folder, name)}: an incomplete '
+                        'file left by an interrupted save.')

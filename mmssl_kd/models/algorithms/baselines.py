@@ -1,0 +1,39 @@
+"""MMPretrain's two-view baselines (MoCo v3, SimCLR, BYOL) under their own
+names in the ``mmssl_kd`` scope, with the project's view check: given one
+view, MMPretrain's fail with an ``IndexError`` or a reshape error, and given
+three they silently use two (``'mmpretrain.MoCoV3'`` names the original)."""
+from typing import Dict, List
+
+import torch
+from mmpretrain.models import BYOL as _BYOL
+from mmpretrain.models import MoCoV3 as _MoCoV3
+from mmpretrain.models import SimCLR as _SimCLR
+from mmpretrain.structures import DataSample
+
+from mmssl_kd.registry import MODELS
+from .views import check_views
+
+
+class _TwoViews:
+    """``loss`` checks for exactly two views, then runs the parent's."""
+
+    def loss(self, inputs: List[torch.Tensor],
+             data_samples: List[DataSample],
+             **kwargs) -> Dict[str, torch.Tensor]:
+        check_views(type(self).__name__, inputs, 2, 'MultiView(num_views=2)')
+        return super().loss(inputs, data_samples, **kwargs)
+
+
+@MODELS.register_module()
+class MoCoV3(_TwoViews, _MoCoV3):
+    """MMPretrain's :class:`~mmpretrain.models.MoCoV3`, two views checked."""
+
+
+@MODELS.register_module()
+class SimCLR(_TwoViews, _SimCLR):
+    """MMPretrain's :class:`~mmpretrain.models.SimCLR`, two views checked."""
+
+
+@MODELS.register_module()
+class BYOL(_TwoViews, _BYOL):
+    """MMPretrain's :class:`~mmpretrain.models.BYOL`, two views checked."""

@@ -1,0 +1,313 @@
+"""Bad input fails early with a message that names the bad thing and says
+what to do: one test per row of docs/troubleshooting.md."""
+import importlib.util
+import sys
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+from mmssl_kd.apis import (build_model, check_resume_checkpoint,
+                           config_error_hints, load_config)
+from mmssl_kd.datasets import ImageFolder
+from mmssl_kd.models import FrozenTeacher
+from mmssl_kd.registry import DATASETS, MODELS, TRANSFORMS
+
+REPO = Path(__file__).resolve().parents[1]
+DIM = 16
+BACKBONE = dict(type='CIFARResNet', depth=20)
+NECK = dict(type='MoCoV2Neck', in_channels=64, hid_channels=64,
+            out_channels=DIM)
+
+
+@pytest.fixture(autouse=True)
+def scope():
+    init_default_scope('mmssl_kd')
+
+
+def seed_cfg(**kwargs) -> dict:
+    return dict(dict(type='SEED', backbone=BACKBONE, neck=NECK,
+                     teacher=dict(type='FrozenTeacher', backbone=BACKBONE,
+                                  neck=NECK),
+                     queue_len=32), **kwargs)
+
+
+def images(num: int = 2, size: int = 32) -> torch.Tensor:
+    return torch.randn(num, 3, size, size,
+                       generator=torch.Generator().manual_seed(0))
+
+
+# ---------------------------------------------------------------------------
+# data
+
+
+@pytest.mark.parametrize('case,problem', [('missing', 'does not exist'),
+                                          ('empty', 'is empty')])
+def test_missing_or_empty_data_folder(tmp_path, case, problem):
+    root = tmp_path / 'cifar10'
+    if case == 'empty':
+        root.mkdir()
+    with pytest.raises(FileNotFoundError) as err:
+        ImageFolder(data_root=str(root), split='train')
+    msg = str(err.value)
+    assert repr(str(root)) in msg and problem in msg
+    assert 'ln -s ../shared/data data' in msg  # where the data goes
+
+
+def _bad_image(path: Path, kind: str) -> None:
+    img = np.random.default_rng(0).integers(0, 255, (32, 32, 3), np.uint8)
+    if kind == 'empty':
+        path.write_bytes(b'')
+    elif kind == 'not an image':
+        path.write_bytes(b'<html>403 Forbidden</html>')
+    else:  # a download cut in half
+        ok, data = cv2.imencode(path.suffix, img)
+        path.write_bytes(data.tobytes()[:len(data) // 2])
+
+
+@pytest.mark.parametrize('backend', ['cv2', 'pillow'])
+@pytest.mark.parametrize('name,kind', [
+    ('cut.jpg', 'truncated'), ('cut.png', 'truncated'),
+    ('page.jpg', 'not an image'), ('zero.jpg', 'empty')])
+def test_unreadable_image_names_the_file(tmp_path, backend, name, kind):
+    folder = tmp_path / 'train' / 'class_a'
+    folder.mkdir(parents=True)
+    cv2.imwrite(str(folder / 'good.jpg'), np.zeros((8, 8, 3), np.uint8))
+    _bad_image(folder / name, kind)
+    dataset = DATASETS.build(dict(
+        type='ImageFolder', data_root=str(tmp_path), split='train',
+        pipeline=[dict(type='LoadImageFromFile',
+                       imdecode_backend=backend)]))
+    index = [Path(dataset.get_data_info(i)['img_path']).name
+             for i in range(len(dataset))].index(name)
+    assert dataset[1 - index]['img'].shape == (8, 8, 3)
+    with pytest.raises(OSError) as err:
+        dataset[index]
+    msg = str(err.value)
+    assert repr(str(folder / name)) in msg
+    assert 'empty, truncated or not an image' in msg and 'Replace' in msg
+
+
+def test_project_loader_is_the_default():
+    assert TRANSFORMS.get('LoadImageFromFile').__module__ == \
+        'mmssl_kd.datasets.transforms.loading'
+
+
+# ---------------------------------------------------------------------------
+# teachers
+
+
+def test_missing_teacher_checkpoint(tmp_path):
+    path = tmp_path / 'resnet56.pth'
+    with pytest.raises(FileNotFoundError) as err:
+        FrozenTeacher(backbone=BACKBONE, checkpoint=str(path))
+    assert repr(str(path)) in str(err.value)
+    assert 'model.teacher.checkpoint' in str(err.value)
+
+
+def test_teacher_checkpoint_with_mismatched_keys(tmp_path):
+    """A backbone-only file with a stray key, for a teacher with a neck."""
+    state = {f'backbone.{k}': v for k, v in
+             MODELS.build(BACKBONE).state_dict().items()}
+    state['projector.weight'] = torch.zeros(3)
+    path = tmp_path / 'teacher.pth'
+    torch.save({'state_dict': state}, path)
+    with pytest.raises(RuntimeError) as err:
+        FrozenTeacher(backbone=BACKBONE, neck=NECK, checkpoint=str(path),
+                      source='state_dict')
+    msg = str(err.value)
+    assert repr(str(path)) in msg
+    assert '4 missing keys' in msg and 'neck.mlp.0.weight' in msg
+    assert '1 unexpected keys' in msg and 'projector.weight' in msg
+    assert 'prefix_map' in msg and 'strict=False' in msg  # the fixes
+
+
+def test_teacher_embedding_size_differs_from_the_student():
+    with pytest.raises(ValueError) as err:
+        MODELS.build(seed_cfg(teacher=dict(
+            type='FrozenTeacher', backbone=BACKBONE,
+            neck=dict(NECK, out_channels=8))))
+    msg = str(err.value)
+    assert 'the student head gives 16, the teacher gives 8' in msg
+    assert "neck's out_channels (model.neck) to 8" in msg
+    assert 'model.teacher.neck' in msg
+
+
+# ---------------------------------------------------------------------------
+# model settings
+
+
+def test_queue_shorter_than_the_global_batch():
+    model = MODELS.build(seed_cfg(queue_len=4))
+    with pytest.raises(ValueError) as err:
+        model.loss([images(6)], None)
+    msg = str(err.value)
+    assert 'queue_len=4 is shorter than the global batch 6' in msg
+    assert 'batch 6 per process x 1 process' in msg
+    assert 'model.queue_len >= 6' in msg
+    assert model.loss([images(4)], None)['loss'].isfinite()  # K = batch
+
+
+@pytest.mark.parametrize('model,bad,good', [
+    (seed_cfg(queue_lenn=64), 'queue_lenn', 'queue_len'),
+    (seed_cfg(neck=dict(NECK, out_channel=DIM)), 'out_channel',
+     'out_channels'),
+    (seed_cfg(teacher=dict(type='FrozenTeacher', backbone=BACKBONE,
+                           checkpont='teacher.pth')), 'checkpont',
+     'checkpoint'),
+])
+def test_misspelled_model_key_suggests_the_closest(model, bad, good):
+    with pytest.raises(TypeError) as err:
+        build_model(Config(dict(model=model)))
+    msg = str(err.value)
+    assert f'`{bad}`' in msg and f'Did you mean `{good}`?' in msg
+
+
+def test_misspelled_key_of_a_dataset_or_transform(tiny_image_folder):
+    """``splitt`` reaches ``BaseDataset`` through ``**kwargs``: still the
+    dataset's own arguments are offered."""
+    with pytest.raises(TypeError, match='Did you mean `split`'), \
+            config_error_hints():
+        DATASETS.build(dict(type='ImageFolder',
+                            data_root=str(tiny_image_folder), splitt='test'))
+    with pytest.raises(TypeError, match='Did you mean `scale`'), \
+            config_error_hints():
+        TRANSFORMS.build(dict(type='RandomResizedCrop', scal=32))
+
+
+def test_misspelled_top_level_key_warns(tmp_path):
+    path = tmp_path / 'typo.py'
+    path.write_text("model = dict(type='SEED')\n"
+                    "train_cfgg = dict(max_epochs=1)\n"
+                    "view_pipeline = []\n")
+    with pytest.warns(UserWarning) as record:
+        load_config(str(path))
+    messages = [str(w.message) for w in record if 'Config key' in
+                str(w.message)]
+    assert messages == ['Config key `train_cfgg` is read by nothing; did '
+                        'you mean `train_cfg`?']
+
+
+def test_no_recipe_has_a_misspelled_top_level_key():
+    with warnings.catch_warnings():
+        warnings.filterwarnings('error', message='Config key')
+        for path in sorted((REPO / 'configs').rglob('*.py')):
+            if '_base_' not in path.parts:
+                load_config(str(path))
+
+
+# ---------------------------------------------------------------------------
+# views
+
+TWO_VIEW_NECK = dict(type='NonLinearNeck', in_channels=64, hid_channels=32,
+                     out_channels=DIM, num_layers=2, with_avg_pool=True,
+                     norm_cfg=dict(type='BN1d'))
+TINY_VIT = dict(arch=dict(embed_dims=24, num_layers=2, num_heads=2,
+                          feedforward_channels=48),
+                img_size=16, patch_size=4)
+PEER = dict(backbone=BACKBONE, neck=TWO_VIEW_NECK)
+PREDICTOR = dict(TWO_VIEW_NECK, in_channels=DIM, with_avg_pool=False)
+ALGORITHMS = {
+    'SEED': (seed_cfg(), 2, 'expects 1 view per image, got 2',
+             'MultiView(num_views=1)'),
+    'DoGo': (dict(type='DoGo', model1=PEER, model2=PEER), 2,
+             'DoGo with 2 peer(s) expects 4 views per image, got 2',
+             'MultiView(num_views=4) (2 per peer)'),
+    'SDSSL': (dict(type='SDSSL', backbone=dict(TINY_VIT,
+                                               type='MultiLayerCLSViT'),
+                   neck=dict(TWO_VIEW_NECK, in_channels=24,
+                             with_avg_pool=False),
+                   base='simclr'), 1, 'expects 2 views per image, got 1',
+              'MultiView(num_views=2)'),
+    'DINO': (dict(type='DINO',
+                  backbone=dict(TINY_VIT, type='VisionTransformer',
+                                out_type='cls_token'),
+                  neck=dict(type='DINOHead', in_channels=24, out_channels=32,
+                            hidden_channels=16, bottleneck_channels=8),
+                  loss=dict(type='DINOLoss', out_channels=32)), 2,
+             'expects at least 3 views per image, got 2',
+             'the 2 global crops and at least one more'),
+    'MoCoV3': (dict(type='MoCoV3', backbone=BACKBONE, neck=TWO_VIEW_NECK,
+                    head=dict(type='MoCoV3Head', predictor=PREDICTOR,
+                              loss=dict(type='CrossEntropyLoss'))), 1,
+               'expects 2 views per image, got 1', 'MultiView(num_views=2)'),
+    'SimCLR': (dict(type='SimCLR', backbone=BACKBONE, neck=TWO_VIEW_NECK,
+                    head=dict(type='ContrastiveHead',
+                              loss=dict(type='CrossEntropyLoss'))), 3,
+               'expects 2 views per image, got 3', 'MultiView(num_views=2)'),
+    'BYOL': (dict(type='BYOL', backbone=BACKBONE, neck=TWO_VIEW_NECK,
+                  head=dict(type='LatentPredictHead', predictor=PREDICTOR,
+                            loss=dict(type='CosineSimilarityLoss'))), 1,
+             'expects 2 views per image, got 1', 'MultiView(num_views=2)'),
+}
+
+
+@pytest.mark.parametrize('name', sorted(ALGORITHMS))
+def test_wrong_number_of_views(name):
+    cfg, given, problem, fix = ALGORITHMS[name]
+    model = MODELS.build(cfg)
+    assert type(model).__module__.startswith('mmssl_kd.')
+    with pytest.raises(ValueError) as err:  # checked before any forward
+        model.loss([images()] * given, None)
+    msg = str(err.value)
+    assert msg.startswith(name) and problem in msg and fix in msg
+
+
+def test_pipeline_without_multiview():
+    """Without MultiView the preprocessor gives a list of 3-D images."""
+    model = MODELS.build(ALGORITHMS['MoCoV3'][0])
+    with pytest.raises(ValueError) as err:
+        model.loss(list(images(4)), None)
+    assert 'got one image per sample (the training pipeline has no ' \
+        'MultiView)' in str(err.value)
+
+
+# ---------------------------------------------------------------------------
+# resume
+
+
+def _train_tool():
+    spec = importlib.util.spec_from_file_location(
+        'train_tool', REPO / 'tools' / 'train.py')
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
+
+
+def test_resume_from_a_checkpoint_of_another_config(tmp_path, monkeypatch,
+                                                    tiny_image_folder):
+    """``tools/train.py --resume PATH`` stops before training when PATH
+    holds another model, naming the keys that differ."""
+    config = ("default_scope = 'mmssl_kd'\n"
+              f'model = {seed_cfg(queue_len=64)!r}\n'
+              'train_dataloader = dict(batch_size=2, dataset=dict('
+              f"type='ImageFolder', data_root={str(tiny_image_folder)!r}, "
+              "pipeline=[]), sampler=dict(type='DefaultSampler'))\n"
+              "optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.1))\n"
+              "train_cfg = dict(type='IterBasedTrainLoop', max_iters=1)\n")
+    saved = build_model(Config(dict(model=seed_cfg(queue_len=32))))
+    checkpoint = tmp_path / 'iter_1.pth'
+    torch.save({'state_dict': saved.state_dict(), 'meta': {}}, checkpoint)
+    (tmp_path / 'seed.py').write_text(config)
+    monkeypatch.setattr(sys, 'argv', [
+        'train.py', str(tmp_path / 'seed.py'), '--work-dir',
+        str(tmp_path / 'run'), '--resume', str(checkpoint)])
+    with pytest.raises(ValueError) as err:
+        _train_tool().main()
+    msg = str(err.value)
+    assert f"Cannot resume from {str(checkpoint)!r}" in msg
+    assert 'shape mismatches' in msg
+    assert 'queue.queue: checkpoint (32, 16), model (64, 16)' in msg
+    assert 'load_from' in msg  # fine-tuning instead
+
+    twin = build_model(Config(dict(model=seed_cfg(queue_len=32))))
+    check_resume_checkpoint(twin, str(checkpoint))  # same model: passes
+    del twin.teacher
+    with pytest.raises(ValueError, match=r'unexpected keys \(checkpoint '
+                       r'keys the model lacks\):\n +teacher\.'):
+        check_resume_checkpoint(twin, str(checkpoint))
