@@ -1,8 +1,8 @@
 # SimCLR with a ResNet-50: 2-layer projector (2048 hidden, 128 out), NT-Xent
 # at T = 0.1 over the views of the whole (gathered) batch.
-# NOTE: mmpretrain's SimCLR gathers features with a GatherLayer whose
-# backward is wrong across ranks (shared/design/stack.md item 7); the
-# project's differentiable all-gather replaces it in a later issue.
+# 'SimCLR' is mmssl_kd's: MMPretrain's model with the project's NT-Xent,
+# whose all-gather has the right gradient across ranks (MMPretrain's
+# GatherLayer does not: shared/design/stack.md item 7).
 # Plain BN everywhere: a distributed run converts it with `sync_bn='torch'`.
 model = dict(
     type='SimCLR',

@@ -1,8 +1,8 @@
 # SimCLR with ViT-S/16 (DeiT-S shape: 384-d, 12 layers, 6 heads; class-token
 # feature): 3-layer projector as in MoCo v3's ViT recipes (4096 hidden, 256
 # out), NT-Xent at T = 0.2.
-# NOTE: mmpretrain's SimCLR GatherLayer backward is wrong across ranks
-# (stack.md item 7); the project's all-gather replaces it in a later issue.
+# 'SimCLR' is mmssl_kd's: the project's NT-Xent, whose all-gather has the
+# right gradient across ranks (MMPretrain's GatherLayer: stack.md item 7).
 model = dict(
     type='SimCLR',
     backbone=dict(

@@ -1,7 +1,10 @@
 """MMPretrain's two-view baselines (MoCo v3, SimCLR, BYOL) under their own
 names in the ``mmssl_kd`` scope, with the project's view check: given one
 view, MMPretrain's fail with an ``IndexError`` or a reshape error, and given
-three they silently use two (``'mmpretrain.MoCoV3'`` names the original)."""
+three they silently use two (``'mmpretrain.MoCoV3'`` names the original).
+SimCLR also gets the project's NT-Xent, whose all-gather carries the right
+gradient across ranks (MMPretrain's ``GatherLayer`` does not: stack.md
+item 7)."""
 from typing import Dict, List
 
 import torch
@@ -11,6 +14,7 @@ from mmpretrain.models import SimCLR as _SimCLR
 from mmpretrain.structures import DataSample
 
 from mmssl_kd.registry import MODELS
+from ..losses import NTXentLoss
 from .views import check_views
 
 
@@ -31,7 +35,23 @@ class MoCoV3(_TwoViews, _MoCoV3):
 
 @MODELS.register_module()
 class SimCLR(_TwoViews, _SimCLR):
-    """MMPretrain's :class:`~mmpretrain.models.SimCLR`, two views checked."""
+    """MMPretrain's :class:`~mmpretrain.models.SimCLR` (Chen et al. 2020,
+    eq. 1: NT-Xent at the head's temperature over the 2N views of the
+    gathered batch), two views checked, the loss computed by
+    :class:`~mmssl_kd.models.losses.NTXentLoss`: the same value in one
+    process, and the single-process gradient on several."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.nt_xent = NTXentLoss(self.head.temperature)
+
+    def loss(self, inputs: List[torch.Tensor],
+             data_samples: List[DataSample],
+             **kwargs) -> Dict[str, torch.Tensor]:
+        check_views(type(self).__name__, inputs, 2, 'MultiView(num_views=2)')
+        z = self.neck(self.backbone(torch.cat(inputs)))[0]
+        z1, z2 = z.chunk(2)
+        return dict(loss=self.nt_xent(z1, z2))
 
 
 @MODELS.register_module()
