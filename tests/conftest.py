@@ -5,6 +5,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 
 import mmssl_kd  # noqa: F401  (registries, safe checkpoint loader)
 
@@ -37,3 +38,14 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))
         return sock.getsockname()[1]
+
+
+@pytest.fixture(scope='module')
+def one_thread():
+    """One torch thread for a module of tiny-tensor tests (``pytestmark =
+    pytest.mark.usefixtures('one_thread')``): on a busy machine two threads
+    per process cost far more in waiting than they gain."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -24,14 +24,7 @@ SDSSL_DEMO = 'configs/sdssl/sdssl-mocov3_vit-mini-p4_1xb256-coslr-5e_' \
     'cifar10-demo.py'
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    """One torch thread: the tensors are tiny, and on a busy machine two
-    threads per process cost far more in waiting than they gain."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 def table(argv):

@@ -21,14 +21,7 @@ tsne = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(tsne)
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    """One torch thread: the tensors are tiny, and on a busy machine two
-    threads per process cost far more in waiting than they gain."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 @pytest.fixture(scope='module')
