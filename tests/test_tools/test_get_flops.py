@@ -10,6 +10,8 @@ import torch.nn.functional as F
 from mmengine.analysis import FlopAnalyzer
 from torch import nn
 
+from mmssl_kd.analysis import attention_flop_jit
+
 REPO = Path(__file__).resolve().parents[2]
 spec = importlib.util.spec_from_file_location(
     'get_flops', REPO / 'tools/analysis_tools/get_flops.py')
@@ -109,7 +111,7 @@ def test_attention_counts_its_two_matrix_products():
     for fused in (True, False):
         analyzer = FlopAnalyzer(Attention(fused), (q, k, v))
         analyzer.set_op_handle('aten::scaled_dot_product_attention',
-                               get_flops.attention_flop_jit)
+                               attention_flop_jit)
         counts.append(analyzer.unsupported_ops_warnings(False).total())
     assert counts[0] == counts[1] == 2 * 3 * 5 * 7 * (4 + 6)
 

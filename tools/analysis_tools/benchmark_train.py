@@ -1,0 +1,400 @@
+"""Time a config's training step, phase by phase, and (``--reference``) the
+same step in plain PyTorch in the same run, so the toolbox's overhead is a
+ratio.
+
+    python tools/analysis_tools/benchmark_train.py CONFIG [--reference]
+        [--batch-size 64] [--premade 4] [--warmup 5] [--iters 20]
+        [--amp] [--channels-last] [--compile] [--num-workers N]
+        [--data-root DIR] [--cfg-options ...]
+
+The tool builds what the Runner would, without the Runner: the model
+(``build_model`` + ``init_weights``: random weights, a frozen teacher's
+own), its optimizer wrapper (``build_optim_wrapper``) and batches of its
+``train_dataloader``.  The toolbox step is the real
+``model.train_step(batch, optim_wrapper)``, what training runs, without the
+Runner's hooks (logging, schedulers, checkpoints).  ``--reference`` adds
+the plain-PyTorch step of :mod:`mmssl_kd.reference_steps` (SEED, DoGo,
+DINO) on a copy of the same model, with the same batches.  Each step gets
+``--warmup`` untimed iterations, then ``--iters`` timed ones in blocks of
+``--block``, the two steps' blocks alternating to cancel drift.
+
+Milliseconds per iteration (median and mean) of each phase:
+
+* ``data``: the next batch from the dataloader; with ``--premade N`` the N
+  batches drawn at the start, in turn (data time about 0);
+* ``prep``: the data preprocessor (uint8 views to normalised floats);
+* ``forward``: networks, loss and ``parse_losses``; DINO's EMA-teacher
+  and centre updates (in both steps), SEED's enqueue (in the toolbox's);
+* ``backward``;
+* ``optimizer``: gradient clipping, the optimizer step(s), ``zero_grad``
+  (in the reference: SEED's queue); with several optimizers (DoGo) all
+  that follows the first backward but the other backwards;
+* ``step``: all but data, the time the ratio toolbox / reference compares;
+  ``total``: with data; images/s from it.
+
+Phase boundaries are marked from hooks on the data preprocessor and on
+the optimizer wrappers' ``backward``; on CUDA each mark waits for the
+device.  Also printed: peak memory (CUDA: max allocated per step; CPU: the
+process's peak resident set) and training FLOPs per image
+(:func:`mmssl_kd.analysis.training_flops`).  ``--amp``: bf16 autocast of
+preprocessing, forward and loss (fp32 logits in the losses) in both steps;
+``--channels-last``: model and input views; ``--compile``:
+``torch.compile`` of every backbone (student, teacher, peer), not of the
+whole step.
+"""
+import argparse
+import contextlib
+import functools
+import itertools
+import logging
+import resource
+import statistics
+import sys
+import time
+from typing import Callable, Dict, Iterator, List, NamedTuple, Optional
+
+import mmssl_kd  # noqa: F401  (first: safe checkpoint loader, registries)
+import torch
+from mmengine.logging import MessageHub, MMLogger
+from mmengine.optim import build_optim_wrapper
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner, set_random_seed
+from torch import nn
+
+from mmssl_kd.analysis import PartFlops, find_parts, human, training_flops
+from mmssl_kd.apis import add_config_arguments, load_config, load_model
+from mmssl_kd.reference_steps import (ReferenceStep, build_reference_step,
+                                      optim_wrappers)
+
+PHASES = ('data', 'prep', 'forward', 'backward', 'optimizer')
+COLUMNS = PHASES + ('step', 'total')
+Step = Callable[[dict], None]
+
+
+class Timing(NamedTuple):
+    """One step's timed iterations, summarised."""
+    name: str
+    median: Dict[str, float]  # ms per iteration, by column
+    mean: Dict[str, float]
+    peak_mib: Optional[float]  # CUDA max allocated; None on CPU
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Time the training step of a config, phase by phase, '
+        'beside a plain-PyTorch reference step',
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('config', help='algorithm config file')
+    parser.add_argument('--reference', action='store_true',
+                        help='also time the plain-PyTorch step (SEED, DoGo, '
+                        'DINO) and print the ratio toolbox / reference')
+    parser.add_argument('--batch-size', type=int,
+                        help="images per batch (default: the config's)")
+    parser.add_argument('--num-workers', type=int,
+                        help="dataloader workers (default: the config's)")
+    parser.add_argument('--data-root',
+                        help="dataset folder (default: the config's)")
+    parser.add_argument('--premade', type=int, default=0, metavar='N',
+                        help='draw N batches once and reuse them, taking '
+                        'data loading out (default 0: fresh batches)')
+    parser.add_argument('--warmup', type=int, default=5,
+                        help='untimed iterations per step (default 5)')
+    parser.add_argument('--iters', type=int, default=20,
+                        help='timed iterations per step (default 20)')
+    parser.add_argument('--block', type=int, default=2,
+                        help='iterations per block; with --reference the '
+                        "two steps' blocks alternate (default 2)")
+    parser.add_argument('--amp', action='store_true',
+                        help='bf16 autocast of the forward and the loss')
+    parser.add_argument('--channels-last', action='store_true',
+                        help='channels-last model and input views')
+    parser.add_argument('--compile', action='store_true',
+                        help='torch.compile every backbone')
+    parser.add_argument('--device', default='cuda' if
+                        torch.cuda.is_available() else 'cpu',
+                        help='cuda or cpu (default: cuda if there is one)')
+    parser.add_argument('--seed', type=int, default=0,
+                        help='seed of the weights and the data (default 0)')
+    add_config_arguments(parser)
+    args = parser.parse_args(argv)
+    for name in ('warmup', 'premade'):
+        if getattr(args, name) < 0:
+            parser.error(f'--{name} must be >= 0')
+    for name in ('iters', 'block', 'batch_size'):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1")
+    return args
+
+
+class Clock:
+    """Splits an iteration's time into :data:`PHASES`: :meth:`mark` ends
+    the current phase and starts the next; on CUDA it waits for the device
+    first, so that a phase's kernels count in it."""
+
+    def __init__(self, device: torch.device):
+        self.cuda = device.type == 'cuda'
+        self.times: Dict[str, float] = {}
+        self.phase, self.last = 'data', 0.
+
+    def start(self) -> None:
+        self.times = dict.fromkeys(PHASES, 0.)
+        self.phase, self.last = 'data', self._now()
+
+    def mark(self, phase: str) -> None:
+        now = self._now()
+        self.times[self.phase] += now - self.last
+        self.phase, self.last = phase, now
+
+    def stop(self) -> Dict[str, float]:
+        """The iteration's ms per column."""
+        self.mark('data')
+        ms = {k: 1e3 * v for k, v in self.times.items()}
+        ms['step'] = sum(ms[k] for k in PHASES[1:])
+        ms['total'] = ms['step'] + ms['data']
+        return ms
+
+    def _now(self) -> float:
+        if self.cuda:
+            torch.cuda.synchronize()
+        return time.perf_counter()
+
+
+def _marked_backward(backward: Callable, clock: Clock) -> Callable:
+    @functools.wraps(backward)
+    def marked(loss: torch.Tensor, **kwargs) -> None:
+        clock.mark('backward')
+        backward(loss, **kwargs)
+        clock.mark('optimizer')
+    return marked
+
+
+def _with_autocast(optim_context: Callable, device: torch.device
+                   ) -> Callable:
+    @contextlib.contextmanager
+    def context(model: nn.Module) -> Iterator[None]:
+        with optim_context(model), torch.autocast(device.type,
+                                                  dtype=torch.bfloat16):
+            yield
+    return context
+
+
+def toolbox_step(model: nn.Module, optim_wrapper, clock: Clock,
+                 args: argparse.Namespace, device: torch.device) -> Step:
+    """``model.train_step`` with phase marks (and the options) hooked in:
+    after the data preprocessor, around each wrapper's ``backward``."""
+    def after_preprocess(module, inputs, out: dict) -> dict:
+        clock.mark('forward')
+        if args.channels_last:
+            out = dict(out, inputs=[
+                x.contiguous(memory_format=torch.channels_last)
+                for x in out['inputs']])
+        return out
+
+    model.data_preprocessor.register_forward_hook(after_preprocess)
+    for wrapper in optim_wrappers(optim_wrapper):
+        wrapper.backward = _marked_backward(wrapper.backward, clock)
+        if args.amp:
+            wrapper.optim_context = _with_autocast(wrapper.optim_context,
+                                                   device)
+    return lambda batch: model.train_step(batch, optim_wrapper)
+
+
+def reference_step(ref: ReferenceStep, clock: Clock, amp: bool,
+                   device: torch.device) -> Step:
+    """The reference's four phases, marked."""
+    def step(batch: dict) -> None:
+        with torch.autocast(device.type, dtype=torch.bfloat16,
+                            enabled=amp):
+            views = ref.preprocess(batch)
+            clock.mark('forward')
+            losses = ref.forward(views)
+        clock.mark('backward')
+        ref.backward(losses)
+        clock.mark('optimizer')
+        ref.step()
+    return step
+
+
+def endless(loader) -> Iterator[dict]:
+    """The loader's batches, epoch after epoch."""
+    while True:
+        yield from loader
+
+
+def time_steps(steps: Dict[str, Step], sources: Dict[str, Iterator[dict]],
+               clock: Clock, args: argparse.Namespace,
+               device: torch.device) -> List[Timing]:
+    """Warm up each step, then time ``--iters`` iterations of each in
+    alternating blocks."""
+    cuda = device.type == 'cuda'
+
+    def run(name: str, count: int) -> List[Dict[str, float]]:
+        rows = []
+        for _ in range(count):
+            clock.start()
+            batch = next(sources[name])
+            clock.mark('prep')
+            steps[name](batch)
+            rows.append(clock.stop())
+        return rows
+
+    for name in steps:
+        run(name, args.warmup)
+    rows: Dict[str, List[Dict[str, float]]] = {name: [] for name in steps}
+    peaks: Dict[str, float] = dict.fromkeys(steps, 0.)
+    while any(len(r) < args.iters for r in rows.values()):
+        for name in steps:
+            if cuda:
+                torch.cuda.reset_peak_memory_stats(device)
+            rows[name] += run(name, min(args.block,
+                                        args.iters - len(rows[name])))
+            if cuda:
+                peaks[name] = max(peaks[name],
+                                  torch.cuda.max_memory_allocated(device))
+    return [Timing(name,
+                   {c: statistics.median(r[c] for r in rows[name])
+                    for c in COLUMNS},
+                   {c: statistics.mean(r[c] for r in rows[name])
+                    for c in COLUMNS},
+                   peaks[name] / 2**20 if cuda else None)
+            for name in steps]
+
+
+def describe_flops(parts: List[PartFlops]) -> str:
+    """'1.23G = student 3 x 41.6M (1 x 32x32) + teacher 1 x ...'."""
+    total = sum(p.factor * p.forward for p in parts)
+    terms = []
+    for p in parts:
+        views = ' + '.join(f'{n:g} x {h}x{w}' for h, w, n in p.views)
+        terms.append(f'{p.part} {p.factor} x {human(p.forward)} ({views})')
+    return f'{human(total)} = ' + ' + '.join(terms)
+
+
+def format_timings(timings: List[Timing], batch: int) -> List[str]:
+    """The table: a median and a mean row per step."""
+    head = ['ms / iteration', *COLUMNS, 'img/s']
+    if timings[0].peak_mib is not None:
+        head.append('peak MiB')
+    cells = [head]
+    for t in timings:
+        for stat, ms in (('median', t.median), ('mean', t.mean)):
+            row = [f'{t.name} {stat}'] + [f'{ms[c]:.1f}' for c in COLUMNS]
+            row.append(f'{1e3 * batch / ms["total"]:.1f}')
+            if t.peak_mib is not None:
+                row.append(f'{t.peak_mib:.0f}')
+            cells.append(row)
+    widths = [max(len(row[i]) for row in cells) for i in range(len(head))]
+    return ['  '.join(c.ljust(w) if i == 0 else c.rjust(w)
+                      for i, (c, w) in enumerate(zip(row, widths)))
+            for row in cells]
+
+
+def set_up_data(cfg, args: argparse.Namespace, device: torch.device):
+    """The train dataloader with the command line's settings."""
+    loader = cfg.train_dataloader
+    if args.batch_size:
+        loader.batch_size = args.batch_size
+    if args.num_workers is not None:
+        loader.num_workers = args.num_workers
+    if loader.get('num_workers', 0) == 0:
+        loader.persistent_workers = False
+    loader.pin_memory = device.type == 'cuda'
+    if args.data_root:
+        loader.dataset.data_root = args.data_root
+    return Runner.build_dataloader(loader, seed=args.seed)
+
+
+def main(argv: Optional[List[str]] = None) -> dict:
+    args = parse_args(argv)
+    device = torch.device(args.device)
+    cfg = load_config(args.config, args.cfg_options,
+                      trusted=args.trust_checkpoint)
+    init_default_scope(cfg.get('default_scope', 'mmssl_kd'))
+    set_random_seed(args.seed)
+    # the EMA teachers' cosine schedule runs over the iterations done here
+    MessageHub.get_current_instance().update_info(
+        'max_iters', args.warmup + args.iters)
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.ERROR)  # the optimizer's per-parameter report
+    try:
+        model = load_model(cfg, 'random').to(device).train()
+        optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+        loader = set_up_data(cfg, args, device)
+    finally:
+        logger.setLevel(level)
+    batch_size = loader.batch_size
+    first = next(iter(loader))
+    flops = training_flops(model, first)
+
+    clock = Clock(device)
+    ref = None
+    if args.reference:
+        try:
+            ref = build_reference_step(model, optim_wrapper)
+        except ValueError as err:
+            sys.exit(f'benchmark_train.py: {err}')
+    models = [model] + ([ref.model] if ref else [])
+    for net in models:
+        if args.channels_last:
+            net.to(memory_format=torch.channels_last)
+        if args.compile:
+            for part in find_parts(net):
+                part.backbone.compile()
+    steps = {'toolbox': toolbox_step(model, optim_wrapper, clock, args,
+                                     device)}
+    if ref:
+        if args.channels_last:
+            ref.memory_format = torch.channels_last
+        steps['reference'] = reference_step(ref, clock, args.amp, device)
+    if args.premade:
+        premade = list(itertools.islice(endless(loader), args.premade))
+        sources = {name: itertools.cycle(premade) for name in steps}
+    else:
+        shared = endless(loader)
+        sources = dict.fromkeys(steps, shared)
+    try:
+        timings = time_steps(steps, sources, clock, args, device)
+    except Exception as err:  # compiling happens in the first iteration
+        if not args.compile:
+            raise
+        reason = next(iter(str(err).strip().splitlines()), '')
+        sys.exit(f'benchmark_train.py: --compile failed: '
+                 f'{type(err).__name__}: {reason}\nRun without --compile.')
+
+    threads = f' ({torch.get_num_threads()} torch threads)' \
+        if device.type == 'cpu' else ''
+    data = (f'{args.premade} premade batches (reused)' if args.premade else
+            f'the dataloader ({loader.num_workers} workers)')
+    print(f'{type(model).__name__} of {args.config}: training step '
+          '(toolbox: model.train_step' +
+          (', reference: plain PyTorch)' if ref else ')'))
+    print(f'device {device}{threads}, batch {batch_size}, data from {data}; '
+          f'warm-up {args.warmup}, timed {args.iters} iterations per step in '
+          f'blocks of {args.block}' + (', alternating' if ref else ''))
+    print(f'amp: {"bf16 autocast" if args.amp else "off"}, channels-last: '
+          f'{"on" if args.channels_last else "off"}, compile: '
+          f'{"backbones" if args.compile else "off"}')
+    print('training FLOPs per image: ' + describe_flops(flops) +
+          ' (trained parts x 3, frozen and EMA teachers x 1; one '
+          'multiply-add = 1 FLOP; element-wise operations not counted)')
+    print('\n'.join(format_timings(timings, batch_size)))
+    if device.type == 'cpu':
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f'peak memory: {peak:.0f} MiB resident (the whole process: '
+              'model, optimizer state, both steps, batches)')
+    else:
+        peak = None
+    ratio = None
+    if ref:
+        ratio = tuple(getattr(timings[0], stat)['step'] /
+                      getattr(timings[1], stat)['step']
+                      for stat in ('median', 'mean'))
+        print(f'toolbox / reference, step time (data excluded): '
+              f'{ratio[0]:.3f} median, {ratio[1]:.3f} mean')
+    return dict(timings=timings, flops=flops, ratio=ratio,
+                peak_rss_mib=peak, batch_size=batch_size)
+
+
+if __name__ == '__main__':
+    main()
