@@ -14,6 +14,7 @@ A step runs in four phases, which the benchmark times one by one:
 :meth:`~ReferenceStep.forward` (networks and loss), ``backward`` and
 ``step`` (optimizers, then the updates a method makes after them).
 """
+import abc
 import copy
 import inspect
 import math
@@ -66,7 +67,7 @@ def plain_optimizer(optimizer: Optimizer,
     return type(optimizer)(list(groups.values()), **kwargs)
 
 
-class ReferenceStep:
+class ReferenceStep(abc.ABC):
     """A plain-PyTorch training step (see the module docstring).
 
     Args:
@@ -111,9 +112,9 @@ class ReferenceStep:
             views.append(view.contiguous(memory_format=self.memory_format))
         return views
 
+    @abc.abstractmethod
     def forward(self, views: List[torch.Tensor]) -> Losses:
         """The networks and the loss; :attr:`totals` and other terms."""
-        raise NotImplementedError
 
     def backward(self, losses: Losses) -> None:
         """A backward per total, as DoGo's official code does (their graphs
