@@ -1,11 +1,16 @@
 """The project's SimCLR: MMPretrain's loss value and gradient in one
-process (its NT-Xent also matches across ranks: test_dogo.py's gloo test)."""
+process (its NT-Xent also matches across ranks: test_dogo.py's gloo test);
+MoCo v3 on two gloo ranks against one process."""
 import copy
 
 import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
 from mmengine.registry import DefaultScope
 
 from mmssl_kd.registry import MODELS
+
+WORLD = 2
 
 SIMCLR = dict(
     backbone=dict(type='CIFARResNet', depth=20),
@@ -21,7 +26,8 @@ def loss_and_grads(model, views):
     loss = model.loss(views, None)['loss']
     loss.backward()
     return loss.detach(), {n: p.grad.clone()
-                           for n, p in model.named_parameters()}
+                           for n, p in model.named_parameters()
+                           if p.grad is not None}
 
 
 def test_simclr_equals_mmpretrain_simclr():
@@ -39,3 +45,70 @@ def test_simclr_equals_mmpretrain_simclr():
     torch.testing.assert_close(loss, ref_loss, rtol=1e-5, atol=1e-6)
     for name, grad in ref_grads.items():  # summation orders differ
         assert (grads[name] - grad).norm() <= 1e-4 * grad.norm() + 1e-7, name
+
+
+def mocov3(seed: int = 0):
+    """A small MoCo v3 (the project's: MMPretrain's with the view check)."""
+    neck = dict(type='NonLinearNeck', num_layers=2, with_bias=False,
+                with_last_bn=True, with_last_bn_affine=False,
+                with_last_bias=False, norm_cfg=dict(type='BN1d'))
+    torch.manual_seed(seed)
+    with DefaultScope.overwrite_default_scope('mmssl_kd'):
+        model = MODELS.build(dict(
+            type='MoCoV3', base_momentum=0.01,
+            backbone=dict(type='CIFARResNet', depth=20),
+            neck=dict(neck, in_channels=64, hid_channels=32, out_channels=16,
+                      with_avg_pool=True),
+            head=dict(type='MoCoV3Head', temperature=0.2,
+                      predictor=dict(neck, in_channels=16, hid_channels=32,
+                                     out_channels=16, with_avg_pool=False),
+                      loss=dict(type='CrossEntropyLoss', loss_weight=0.4))))
+    model.eval()  # BN on running statistics: samples independent
+    return model
+
+
+def mocov3_step(model, views):
+    """Loss and base-encoder gradients (averaged over ranks, as DDP does),
+    then the momentum encoder after its update."""
+    loss, grads = loss_and_grads(model, views)
+    if dist.is_initialized():
+        for t in [loss] + list(grads.values()):
+            dist.all_reduce(t)
+            t /= dist.get_world_size()
+    return dict(loss=loss, grads=grads, momentum={
+        n: p.detach().clone()
+        for n, p in model.momentum_encoder.named_parameters()})
+
+
+def two_views():
+    gen = torch.Generator().manual_seed(1)
+    return [torch.randn(8, 3, 32, 32, generator=gen) for _ in range(2)]
+
+
+def mocov3_worker(rank, port, out_dir):
+    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}',
+                            rank=rank, world_size=WORLD)
+    try:
+        views = [v.chunk(WORLD)[rank] for v in two_views()]
+        torch.save(mocov3_step(mocov3(), views), out_dir / f'rank{rank}.pt')
+    finally:
+        dist.destroy_process_group()
+
+
+def test_mocov3_on_two_gloo_ranks_matches_one_process(tmp_path, free_port):
+    """MoCo v3 gathers the momentum keys of every rank: half the batch per
+    rank gives the one-process loss and gradient, and the same momentum
+    encoder on both ranks."""
+    mp.spawn(mocov3_worker, args=(free_port, tmp_path), nprocs=WORLD)
+    ref = mocov3_step(mocov3(), two_views())
+    assert ref['grads'] and not any(n.startswith('momentum_encoder')
+                                    for n in ref['grads'])
+    ranks = [torch.load(tmp_path / f'rank{r}.pt') for r in range(WORLD)]
+    for name, value in ranks[0]['momentum'].items():
+        assert torch.equal(value, ranks[1]['momentum'][name]), name
+    for got in ranks:
+        torch.testing.assert_close(got['loss'], ref['loss'])
+        assert got['grads'].keys() == ref['grads'].keys()
+        for name, grad in ref['grads'].items():
+            torch.testing.assert_close(got['grads'][name], grad,
+                                       rtol=1e-4, atol=1e-6)
