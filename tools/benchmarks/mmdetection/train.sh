@@ -12,32 +12,15 @@ if [ $# -lt 2 ]; then
     echo "usage: $0 CONFIG BACKBONE_CKPT [GPUS] [train.py options]" >&2
     exit 2
 fi
-CONFIG=$1
 BACKBONE=$2
-shift 2
-GPUS=1
-if [ $# -gt 0 ] && [[ $1 =~ ^[0-9]+$ ]]; then
-    GPUS=$1
-    shift
-fi
 if [ ! -f "$BACKBONE" ]; then
     echo "$0: backbone checkpoint '$BACKBONE' does not exist; write one" \
          "with tools/model_converters/extract_backbone.py" >&2
     exit 1
 fi
 TOOLS=$(cd "$(dirname "$0")/../.." && pwd)
-# shellcheck source=check_mmdet.sh
-. "$TOOLS/benchmarks/mmdetection/check_mmdet.sh"
+# shellcheck source=common.sh
+. "$TOOLS/benchmarks/mmdetection/common.sh"
 
 export BACKBONE
-export PYTHONPATH="$TOOLS/..${PYTHONPATH:+:$PYTHONPATH}"
-if [ "$GPUS" -eq 1 ] && [ "${NNODES:-1}" -eq 1 ]; then
-    exec "$PYTHON" "$TOOLS/train.py" "$CONFIG" "$@"
-fi
-exec "$PYTHON" -m torch.distributed.run \
-    --nnodes="${NNODES:-1}" \
-    --node_rank="${NODE_RANK:-0}" \
-    --master_addr="${MASTER_ADDR:-127.0.0.1}" \
-    --master_port="${PORT:-29500}" \
-    --nproc_per_node="$GPUS" \
-    "$TOOLS/train.py" "$CONFIG" --launcher pytorch "$@"
+launch "$TOOLS/train.py" 1 "$1" "${@:3}"
