@@ -183,7 +183,9 @@ def check_resume_checkpoint(model: nn.Module, path: str) -> None:
     from mmssl_kd.models.teachers import state_dict_mismatch
     if is_model_wrapper(model):
         model = model.module
-    state = load_checkpoint_file(path, 'cpu').get('state_dict', {})
+    # mapped, not read: MMEngine reads the file again to resume
+    state = load_checkpoint_file(path, 'cpu', mmap=True).get('state_dict',
+                                                             {})
     mismatch = state_dict_mismatch(model.state_dict(), state, 'model',
                                    'checkpoint')
     if mismatch:
