@@ -4,11 +4,10 @@ from typing import Dict, List, Optional, Union
 import torch
 import torch.nn as nn
 from mmpretrain.models import BaseSelfSupervisor
-from mmpretrain.models.utils import CosineEMA
 from mmpretrain.structures import DataSample
 
 from mmssl_kd.registry import MODELS
-from ..utils import multi_crop_forward
+from ..utils import CosineEMA, multi_crop_forward
 from .views import check_multi_crop
 
 

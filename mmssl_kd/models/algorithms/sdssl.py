@@ -13,12 +13,11 @@ import torch.nn.functional as F
 from mmengine.dist import get_rank
 from mmengine.logging import MessageHub
 from mmpretrain.models import BaseSelfSupervisor
-from mmpretrain.models.utils import CosineEMA
 from mmpretrain.structures import DataSample
 
 from mmssl_kd.registry import MODELS
 from ..losses import NTXentLoss
-from ..utils import concat_all_gather
+from ..utils import CosineEMA, concat_all_gather
 from .views import check_views
 
 BASES = ('mocov3', 'byol', 'simclr')

@@ -1,0 +1,76 @@
+"""The bulk EMA update gives the per-parameter update's values."""
+import math
+
+import pytest
+import torch
+import torch.nn as nn
+from mmengine.logging import MessageHub
+from mmpretrain.models.utils import CosineEMA as MMPretrainCosineEMA
+
+from mmssl_kd.models.utils import CosineEMA
+
+
+def _net() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4),
+                         nn.Flatten(), nn.Linear(144, 5))
+
+
+def _perturb_and_run(net: nn.Module) -> None:
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(torch.randn_like(p))
+    net(torch.randn(2, 3, 8, 8))  # moves the BatchNorm statistics
+
+
+@pytest.fixture
+def max_iters():
+    hub = MessageHub.get_current_instance()
+    old = hub.get_info('max_iters')
+    hub.update_info('max_iters', 7)
+    yield 7
+    hub.update_info('max_iters', old)
+
+
+def test_foreach_update_is_the_float64_cosine_schedule(max_iters):
+    """Per parameter: ``a <- (1 - m) a + m s``, ``m`` from DINO's float64
+    cosine schedule; buffers copied; the first update copies."""
+    net = _net()
+    ema = CosineEMA(net, momentum=0.2, end_momentum=0.01)
+    expected = {k: v.clone() for k, v in net.state_dict().items()}
+    for step in range(5):
+        _perturb_and_run(net)
+        source = net.state_dict()
+        if step == 0:
+            expected = {k: v.clone() for k, v in source.items()}
+        else:
+            cosine = (math.cos(math.pi * step / max_iters) + 1) / 2
+            m = 0.01 - (0.01 - 0.2) * cosine
+            for name, param in net.named_parameters():
+                expected[name] = expected[name].mul(1 - m).add(
+                    param.detach(), alpha=m)
+            for name, buf in net.named_buffers():
+                expected[name] = buf.clone()
+        ema.update_parameters(net)
+        for name, value in ema.module.state_dict().items():
+            assert torch.equal(value, expected[name]), (step, name)
+    assert int(ema.steps) == 5
+
+
+def test_foreach_switch_and_mmpretrain_agree(max_iters):
+    """``foreach=False`` is MMPretrain's per-parameter update; both match
+    MMPretrain's class to float32 rounding of its momentum."""
+    net = _net()
+    bulk = CosineEMA(net, momentum=0.1)
+    loop = CosineEMA(net, momentum=0.1, foreach=False)
+    theirs = MMPretrainCosineEMA(net, momentum=0.1)
+    for _ in range(4):
+        _perturb_and_run(net)
+        for ema in (bulk, loop, theirs):
+            ema.update_parameters(net)
+    for (name, a), b, c in zip(bulk.state_dict().items(),
+                               loop.state_dict().values(),
+                               theirs.state_dict().values()):
+        assert torch.allclose(a.float(), b.float(), rtol=0, atol=1e-6), name
+        assert torch.allclose(a.float(), c.float(), rtol=0, atol=1e-6), name
+    assert bulk.state_dict().keys() == theirs.state_dict().keys()
