@@ -141,8 +141,9 @@ def test_healthy_model_logs_every_measure_without_warning(runner):
 @pytest.mark.parametrize('teacher,warning', [
     (torch.zeros(BATCH, K), 'collapse/teacher_entropy = 2.773 is above '
      'uniform_threshold * log K = 0.95 * log 16'),
+    # N: the rows of both global crops, which DINOLoss gives at once
     (torch.eye(K)[[0] * BATCH] * 10, 'collapse/teacher_entropy_of_mean = '
-     '0.000 is below one_output_threshold * log min(N, K) = 0.1 * log 8'),
+     '0.000 is below one_output_threshold * log min(N, K) = 0.1 * log 16'),
 ], ids=['uniform', 'one output'])
 def test_collapsed_teacher_warns(runner, teacher, warning):
     embedding = torch.randn(BATCH, DIM)

@@ -80,8 +80,10 @@ class DINOLoss(nn.Module):
         """
         self.criterion.teacher_temp = self.current_teacher_temp()
         pairs = list(crop_pairs(len(student), len(teacher)))
-        total = sum(self.criterion(student[s], teacher[t], self.center)
-                    for t, s in pairs)
+        # every crop's softmax once (T + S of them), all pairs at once
+        losses = self.criterion(torch.stack(student), torch.stack(teacher),
+                                self.center, all_pairs=True)
+        total = sum(losses[t, s] for t, s in pairs)
         self.update_center(torch.cat(teacher))
         return total / len(pairs)
 

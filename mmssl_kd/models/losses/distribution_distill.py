@@ -51,9 +51,32 @@ class SimilarityDistillationLoss(nn.Module):
         self.teacher_temp = teacher_temp
         self.reduction = reduction
 
+    def target(self, teacher_logits: torch.Tensor,
+               center: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """``softmax((t - c) / tau_T)`` in fp32, without gradient."""
+        with torch.autocast(teacher_logits.device.type, enabled=False):
+            logits = _at_least_fp32(teacher_logits.detach())
+            if center is not None:
+                logits = logits - center.detach()
+            return F.softmax(logits / self.teacher_temp, dim=-1)
+
+    def log_prob(self, student_logits: torch.Tensor) -> torch.Tensor:
+        """``log_softmax(s / tau_S)`` in fp32."""
+        with torch.autocast(student_logits.device.type, enabled=False):
+            return F.log_softmax(
+                _at_least_fp32(student_logits) / self.student_temp, dim=-1)
+
+    @staticmethod
+    def cross_entropy(target: torch.Tensor,
+                      log_prob: torch.Tensor) -> torch.Tensor:
+        """``-sum_k target_k log_prob_k`` per row, in fp32."""
+        with torch.autocast(log_prob.device.type, enabled=False):
+            return -(target * log_prob).sum(dim=-1)
+
     def forward(self, student_logits: torch.Tensor,
                 teacher_logits: torch.Tensor,
-                center: Optional[torch.Tensor] = None) -> torch.Tensor:
+                center: Optional[torch.Tensor] = None,
+                all_pairs: bool = False) -> torch.Tensor:
         """Soft cross-entropy over the last dim.
 
         Args:
@@ -61,21 +84,26 @@ class SimilarityDistillationLoss(nn.Module):
             teacher_logits: (..., K) similarities of the teacher.
             center: optional (K,) or broadcastable centre subtracted from
                 the teacher logits before the temperature (DINO).
+            all_pairs: ``student_logits`` (S, ..., K) and ``teacher_logits``
+                (T, ..., K) hold S and T views; the result is the (T, S, ...)
+                cross-entropy of every (teacher view, student view) pair,
+                each view's softmax computed once (DINO's T (S - 1) crop
+                pairs from T + S softmaxes, not 2 T (S - 1)).
 
         Returns:
-            A scalar for ``'mean'``/``'batchmean'``, else shape (...).
+            ``'mean'``/``'batchmean'``: a scalar, or with ``all_pairs`` the
+            (T, S) means over the rows; ``'none'``: the per-row values.
         """
-        with torch.autocast(student_logits.device.type, enabled=False):
-            teacher_logits = _at_least_fp32(teacher_logits.detach())
-            if center is not None:
-                teacher_logits = teacher_logits - center.detach()
-            target = F.softmax(teacher_logits / self.teacher_temp, dim=-1)
-            log_prob = F.log_softmax(
-                _at_least_fp32(student_logits) / self.student_temp, dim=-1)
-            loss = -(target * log_prob).sum(dim=-1)
+        target = self.target(teacher_logits, center)
+        log_prob = self.log_prob(student_logits)
+        if all_pairs:
+            with torch.autocast(log_prob.device.type, enabled=False):
+                loss = -torch.einsum('t...k,s...k->ts...', target, log_prob)
+        else:
+            loss = self.cross_entropy(target, log_prob)
         if self.reduction == 'none':
             return loss
-        return loss.mean()
+        return loss.flatten(2).mean(-1) if all_pairs else loss.mean()
 
     def extra_repr(self) -> str:
         return (f'student_temp={self.student_temp}, '

@@ -27,10 +27,6 @@ class LocalDINOLoss(DINOLoss):
     head's K.
     """
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.criterion.reduction = 'none'
-
     def forward(self, student: List[torch.Tensor],
                 teacher: List[torch.Tensor],
                 matches: Dict[Tuple[int, int], Match]) -> torch.Tensor:
@@ -50,12 +46,15 @@ class LocalDINOLoss(DINOLoss):
         if missing:
             raise KeyError(f'LocalDINOLoss: no token matches for the (teacher, '
                            f'student) view pairs {missing}')
+        # each view's softmax once; a token's target is a row of its view's
+        targets = [self.criterion.target(t, self.center) for t in teacher]
+        log_probs = [self.criterion.log_prob(s) for s in student]
         total = 0.
         for t, s in pairs:
             index, mask = matches[t, s]
-            target = teacher[t].gather(1, index[..., None].expand(
-                -1, -1, teacher[t].shape[-1]))  # (B, T_v, K)
-            loss = self.criterion(student[s], target, self.center)
+            target = targets[t].gather(1, index[..., None].expand(
+                -1, -1, targets[t].shape[-1]))  # (B, T_v, K)
+            loss = self.criterion.cross_entropy(target, log_probs[s])
             if mask is not None:
                 loss = loss * mask
             total = total + loss.mean()
