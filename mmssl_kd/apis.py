@@ -25,7 +25,7 @@ from mmssl_kd.compat import (check_config_file, load_checkpoint_file,
 _OTHER_TOP_LEVEL_KEYS = ('model_wrapper_cfg', 'sync_bn',
                          'find_unused_parameters', 'compile',
                          'activation_checkpointing', 'efficient_conv_bn_eval',
-                         'runner_type', 'trusted_checkpoints')
+                         'runner_type', 'trusted_checkpoints', 'speed_cfg')
 _UNEXPECTED_ARGUMENT = re.compile(
     r"(\w+)\.__init__\(\) got an unexpected keyword argument '(\w+)'")
 

@@ -98,7 +98,6 @@ class ReferenceStep(abc.ABC):
         pre = self.model.data_preprocessor
         self.mean, self.std = pre.mean, pre.std
         self.bgr_to_rgb: bool = pre._channel_conversion
-        self.memory_format = torch.contiguous_format
 
     def preprocess(self, data: dict) -> List[torch.Tensor]:
         """The batch's uint8 views, each (B, 3, H, W), on the model's
@@ -109,7 +108,7 @@ class ReferenceStep(abc.ABC):
             if self.bgr_to_rgb:
                 view = view[:, [2, 1, 0]]
             view = (view.float() - self.mean) / self.std
-            views.append(view.contiguous(memory_format=self.memory_format))
+            views.append(view)
         return views
 
     @abc.abstractmethod

@@ -12,9 +12,9 @@ import torch
 import yaml
 from mmengine.config import Config
 from mmengine.hooks import Hook
-from mmengine.runner import Runner
 
 from mmssl_kd.compat import check_config_file
+from mmssl_kd.engine import Runner
 from mmssl_kd.registry import MODELS
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / 'configs'
@@ -284,3 +284,35 @@ def test_seeded_runs_repeat_their_losses(path, tiny_image_folder,
         runs.append(train_losses(cfg))
     assert len(runs[0]) == 3 and runs[0][0].keys() == runs[1][0].keys()
     assert runs[0] == runs[1]
+
+
+SPEED_CHECKED = [CONFIG_DIR / p for p in (
+    'seed/seed_resnet20-cifar_resnet56-cifar-sup_1xb256-coslr-1e_cifar10-demo.py',
+    'dogo/dogo_resnet20-cifar_resnet56-cifar_1xb256-adam-1e_cifar10-demo.py',
+    'selfsup/dino_vit-mini-p4_1xb256-coslr-5e_cifar10-demo.py',
+    'mokd/mokd_resnet20-cifar_vit-mini-p4_1xb256-coslr-2e_cifar10-demo.py',
+)]
+
+
+@pytest.mark.parametrize('path', SPEED_CHECKED, ids=_ids(SPEED_CHECKED))
+def test_speed_switches_keep_the_losses(path, tiny_image_folder, tmp_path):
+    """From the same weights and batch, channels_last gives the first
+    iteration's losses up to float rounding, and bf16 autocast (``--amp``)
+    close ones (DoGo's small KL term moves most: 0.312 -> 0.274).  (Later iterations drift apart: on two-image batches,
+    Adam's normalised steps turn rounding in tiny gradients into whole
+    steps.)"""
+    def losses(name: str, **changes) -> List[Dict[str, float]]:
+        cfg = tiny_config(path, tiny_image_folder, tmp_path / name)
+        cfg.randomness = dict(seed=0, deterministic=True)
+        cfg.experiment_name = name
+        cfg.merge_from_dict(changes)
+        return train_losses(cfg)
+
+    fp32 = losses('fp32')
+    nhwc = losses('nhwc', **{'speed_cfg.channels_last': True})
+    bf16 = losses('bf16', **{'optim_wrapper.type': 'BF16OptimWrapper'})
+    for key, value in fp32[0].items():
+        assert nhwc[0][key] == pytest.approx(value, rel=1e-4, abs=1e-5), key
+    for key, value in fp32[0].items():  # bf16 keeps ~3 digits per layer
+        assert bf16[0][key] == pytest.approx(value, rel=0.05,
+                                             abs=0.05), key

@@ -10,9 +10,9 @@ import os.path as osp
 
 import mmssl_kd  # noqa: F401  (first: safe checkpoint loader, registries)
 from mmengine.evaluator import DumpResults
-from mmengine.runner import Runner
 
 from mmssl_kd.apis import add_config_arguments, load_config
+from mmssl_kd.engine import Runner
 
 
 def parse_args() -> argparse.Namespace:

@@ -10,10 +10,10 @@ import os
 import os.path as osp
 
 import mmssl_kd  # noqa: F401  (first: safe checkpoint loader, registries)
-from mmengine.runner import Runner
 
 from mmssl_kd.apis import (add_config_arguments, check_resume_checkpoint,
                            config_error_hints, load_config)
+from mmssl_kd.engine import Runner
 from mmssl_kd.engine.hooks import find_resumable_checkpoint
 
 
@@ -34,9 +34,11 @@ def parse_args() -> argparse.Namespace:
         'same config (schedules depend on max_epochs) and write the option '
         'after CONFIG')
     parser.add_argument(
-        '--amp', action='store_true',
-        help='mixed precision (AmpOptimWrapper, dynamic loss scale); needs '
-        'a GPU')
+        '--amp', nargs='?', const='bf16', choices=['bf16', 'fp16'],
+        help='mixed precision: bf16 autocast (the default; CPUs and GPUs '
+        'from Ampere on; no loss scaling), or fp16 with a dynamic loss '
+        'scale (older GPUs). The losses keep fp32 logits either way. Write '
+        'it after CONFIG')
     parser.add_argument(
         '--auto-scale-lr', action='store_true',
         help='scale the learning rate by total batch size / '
@@ -73,7 +75,9 @@ def main() -> None:
         cfg.resume = True
         cfg.load_from = args.resume
 
-    if args.amp:
+    if args.amp == 'bf16':
+        cfg.optim_wrapper.type = 'BF16OptimWrapper'
+    elif args.amp == 'fp16':
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
 

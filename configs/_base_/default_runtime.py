@@ -17,6 +17,13 @@ default_hooks = dict(
     sampler_seed=dict(type='DistSamplerSeedHook'),
 )
 
+# Speed switches (mmssl_kd/engine/speed.py, docs/performance.md), applied by
+# the project's Runner before DDP wraps the model. channels_last: NHWC
+# convolutions. compile_backbones: torch.compile of every backbone (True or
+# a dict of torch.compile arguments), not of the whole training step. Mixed
+# precision is `tools/train.py CONFIG --amp` (bf16).
+speed_cfg = dict(channels_last=False, compile_backbones=False)
+
 env_cfg = dict(
     cudnn_benchmark=False,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),

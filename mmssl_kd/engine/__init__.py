@@ -1,9 +1,13 @@
-"""Hooks, optimizer constructors and other engine parts."""
+"""Hooks, optimizer constructors, the Runner and other engine parts."""
 import mmpretrain.engine  # noqa: F401  (parent registry entries)
 import mmpretrain.visualization  # noqa: F401  (UniversalVisualizer)
 
 from . import hooks  # noqa: F401
-from .optim_wrappers import AmpOptimWrapper, OptimWrapper
+from .optim_wrappers import (AmpOptimWrapper, BF16OptimWrapper,
+                             OptimWrapper)
 from .optimizers import PartsOptimWrapperConstructor
+from .runner import Runner
+from .speed import speed_up
 
-__all__ = ['AmpOptimWrapper', 'OptimWrapper', 'PartsOptimWrapperConstructor']
+__all__ = ['AmpOptimWrapper', 'BF16OptimWrapper', 'OptimWrapper',
+           'PartsOptimWrapperConstructor', 'Runner', 'speed_up']

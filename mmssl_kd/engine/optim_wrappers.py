@@ -215,3 +215,24 @@ class OptimWrapper(NonFiniteLossGuard, _MMEngineOptimWrapper):
 @OPTIM_WRAPPERS.register_module()
 class AmpOptimWrapper(NonFiniteLossGuard, _MMEngineAmpOptimWrapper):
     """MMEngine's ``AmpOptimWrapper`` with :class:`NonFiniteLossGuard`."""
+
+
+@OPTIM_WRAPPERS.register_module()
+class BF16OptimWrapper(OptimWrapper):
+    """Mixed precision in bfloat16: the forward runs under bf16 autocast
+    (the losses compute their logits and softmaxes in fp32 with autocast
+    off); weights, gradients and the optimizer stay fp32.  No loss scaling:
+    bf16 has fp32's exponent range, so gradients do not underflow as in
+    fp16, and no scaler means no device sync per step to check for
+    overflow.  Runs on CPUs and on GPUs with bf16 (Ampere and later);
+    ``tools/train.py --amp`` uses it.  Same state dict as
+    :class:`OptimWrapper`, so a run may resume with or without it.
+    """
+
+    @contextlib.contextmanager
+    def optim_context(self, model: nn.Module):
+        param = next(model.parameters(), None)
+        device = 'cpu' if param is None else param.device.type
+        with super().optim_context(model), torch.autocast(
+                device, dtype=torch.bfloat16):
+            yield

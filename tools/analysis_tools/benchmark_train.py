@@ -36,14 +36,16 @@ Phase boundaries are marked from hooks on the data preprocessor and on
 the optimizer wrappers' ``backward``; on CUDA each mark waits for the
 device.  Also printed: peak memory (CUDA: max allocated per step; CPU: the
 process's peak resident set) and training FLOPs per image
-(:func:`mmssl_kd.analysis.training_flops`).  ``--amp``: bf16 autocast of
-preprocessing, forward and loss (fp32 logits in the losses) in both steps;
-``--channels-last``: model and input views; ``--compile``:
-``torch.compile`` of every backbone (student, teacher, peer), not of the
-whole step.
+(:func:`mmssl_kd.analysis.training_flops`).  The switches are the training's own: ``--amp`` is
+``tools/train.py --amp``'s :class:`~mmssl_kd.engine.BF16OptimWrapper`
+(bf16 autocast of preprocessing, forward and loss, fp32 logits in the
+losses; the reference step runs under the same autocast);
+``--channels-last`` and ``--compile`` are ``speed_cfg``'s
+``channels_last`` and ``compile_backbones``
+(:func:`mmssl_kd.engine.speed_up`, on both steps' models).  Without them
+the config's own ``speed_cfg`` applies.
 """
 import argparse
-import contextlib
 import functools
 import itertools
 import logging
@@ -61,8 +63,9 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner, set_random_seed
 from torch import nn
 
-from mmssl_kd.analysis import PartFlops, find_parts, human, training_flops
+from mmssl_kd.analysis import PartFlops, human, training_flops
 from mmssl_kd.apis import add_config_arguments, load_config, load_model
+from mmssl_kd.engine import speed_up
 from mmssl_kd.reference_steps import (ReferenceStep, build_reference_step,
                                       optim_wrappers)
 
@@ -168,34 +171,15 @@ def _marked_backward(backward: Callable, clock: Clock) -> Callable:
     return marked
 
 
-def _with_autocast(optim_context: Callable, device: torch.device
-                   ) -> Callable:
-    @contextlib.contextmanager
-    def context(model: nn.Module) -> Iterator[None]:
-        with optim_context(model), torch.autocast(device.type,
-                                                  dtype=torch.bfloat16):
-            yield
-    return context
-
-
-def toolbox_step(model: nn.Module, optim_wrapper, clock: Clock,
-                 args: argparse.Namespace, device: torch.device) -> Step:
-    """``model.train_step`` with phase marks (and the options) hooked in:
-    after the data preprocessor, around each wrapper's ``backward``."""
-    def after_preprocess(module, inputs, out: dict) -> dict:
+def toolbox_step(model: nn.Module, optim_wrapper, clock: Clock) -> Step:
+    """``model.train_step`` with phase marks hooked in: after the data
+    preprocessor, around each wrapper's ``backward``."""
+    def after_preprocess(module, inputs, out: dict) -> None:
         clock.mark('forward')
-        if args.channels_last:
-            out = dict(out, inputs=[
-                x.contiguous(memory_format=torch.channels_last)
-                for x in out['inputs']])
-        return out
 
     model.data_preprocessor.register_forward_hook(after_preprocess)
     for wrapper in optim_wrappers(optim_wrapper):
         wrapper.backward = _marked_backward(wrapper.backward, clock)
-        if args.amp:
-            wrapper.optim_context = _with_autocast(wrapper.optim_context,
-                                                   device)
     return lambda batch: model.train_step(batch, optim_wrapper)
 
 
@@ -311,6 +295,13 @@ def main(argv: Optional[List[str]] = None) -> dict:
                       trusted=args.trust_checkpoint)
     init_default_scope(cfg.get('default_scope', 'mmssl_kd'))
     set_random_seed(args.seed)
+    speed = dict(cfg.get('speed_cfg') or {})
+    if args.channels_last:
+        speed['channels_last'] = True
+    if args.compile:
+        speed['compile_backbones'] = True
+    if args.amp:  # as tools/train.py --amp
+        cfg.optim_wrapper.type = 'BF16OptimWrapper'
     # the EMA teachers' cosine schedule runs over the iterations done here
     MessageHub.get_current_instance().update_info(
         'max_iters', args.warmup + args.iters)
@@ -334,18 +325,10 @@ def main(argv: Optional[List[str]] = None) -> dict:
             ref = build_reference_step(model, optim_wrapper)
         except ValueError as err:
             sys.exit(f'benchmark_train.py: {err}')
-    models = [model] + ([ref.model] if ref else [])
-    for net in models:
-        if args.channels_last:
-            net.to(memory_format=torch.channels_last)
-        if args.compile:
-            for part in find_parts(net):
-                part.backbone.compile()
-    steps = {'toolbox': toolbox_step(model, optim_wrapper, clock, args,
-                                     device)}
+    for net in [model] + ([ref.model] if ref else []):
+        speed_up(net, **speed)
+    steps = {'toolbox': toolbox_step(model, optim_wrapper, clock)}
     if ref:
-        if args.channels_last:
-            ref.memory_format = torch.channels_last
         steps['reference'] = reference_step(ref, clock, args.amp, device)
     if args.premade:
         premade = list(itertools.islice(endless(loader), args.premade))
@@ -356,7 +339,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
     try:
         timings = time_steps(steps, sources, clock, args, device)
     except Exception as err:  # compiling happens in the first iteration
-        if not args.compile:
+        if not speed.get('compile_backbones'):
             raise
         reason = next(iter(str(err).strip().splitlines()), '')
         sys.exit(f'benchmark_train.py: --compile failed: '
@@ -373,8 +356,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
           f'warm-up {args.warmup}, timed {args.iters} iterations per step in '
           f'blocks of {args.block}' + (', alternating' if ref else ''))
     print(f'amp: {"bf16 autocast" if args.amp else "off"}, channels-last: '
-          f'{"on" if args.channels_last else "off"}, compile: '
-          f'{"backbones" if args.compile else "off"}')
+          f'{"on" if speed.get("channels_last") else "off"}, compile: '
+          f'{"backbones" if speed.get("compile_backbones") else "off"}')
     print('training FLOPs per image: ' + describe_flops(flops) +
           ' (trained parts x 3, frozen and EMA teachers x 1; one '
           'multiply-add = 1 FLOP; element-wise operations not counted)')
