@@ -29,6 +29,7 @@ from torch.optim import Optimizer
 
 from mmssl_kd.models.algorithms import DINO, SEED, DoGo
 from mmssl_kd.models.algorithms.dino import StudentNet
+from mmssl_kd.models.teachers import merge_param_groups
 
 Losses = Dict[str, torch.Tensor]
 
@@ -45,18 +46,13 @@ def plain_optimizer(optimizer: Optimizer,
                     params: Dict[int, nn.Parameter]) -> Optimizer:
     """A new optimizer of ``optimizer``'s class over the parameters
     ``params`` maps them to (``id`` of the toolbox's -> the copy's), one
-    group per distinct set of hyper-parameters.
-
-    MMEngine's constructor makes one group per parameter as soon as a
-    config has a ``paramwise_cfg``; a plain training script has a group per
-    setting (DINO: with and without weight decay).
+    group per distinct set of hyper-parameters, as a plain training script
+    has them (DINO: with and without weight decay) and the toolbox's
+    constructor merges them (unless ``merge_param_groups=False``).
     """
-    groups: Dict[str, dict] = {}
-    for group in optimizer.param_groups:
-        settings = {k: v for k, v in group.items() if k != 'params'}
-        merged = groups.setdefault(repr(sorted(settings.items())),
-                                   dict(settings, params=[]))
-        merged['params'] += [params[id(p)] for p in group['params']]
+    groups, _ = merge_param_groups(optimizer.param_groups)
+    for group in groups:
+        group['params'] = [params[id(p)] for p in group['params']]
     # every group carries all its hyper-parameters; the constructor's own
     # are those it requires (LARS: lr) or keeps outside them (LARS: eps)
     init = inspect.signature(type(optimizer).__init__).parameters
@@ -64,7 +60,7 @@ def plain_optimizer(optimizer: Optimizer,
               if name in optimizer.defaults else getattr(optimizer, name)
               for name in init if name not in ('self', 'params') and
               (name in optimizer.defaults or hasattr(optimizer, name))}
-    return type(optimizer)(list(groups.values()), **kwargs)
+    return type(optimizer)(groups, **kwargs)
 
 
 class ReferenceStep(abc.ABC):

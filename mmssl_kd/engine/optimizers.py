@@ -34,9 +34,10 @@ class PartsOptimWrapperConstructor:
                         paramwise_cfg=dict(norm_decay_mult=0.)))
 
     Each part is built by the scope's :class:`DefaultOptimWrapperConstructor`
-    (frozen teachers excluded, a part's own ``paramwise_cfg`` honoured);
-    parameter names in ``paramwise_cfg`` are relative to the part for a
-    named child and full names for the ``None`` part.
+    (frozen teachers excluded, a part's own ``paramwise_cfg`` honoured, its
+    groups merged unless ``merge_param_groups=False`` at the top level or in
+    the part's config); parameter names in ``paramwise_cfg`` are relative to
+    the part for a named child and full names for the ``None`` part.
     """
 
     def __init__(self, optim_wrapper_cfg: dict,

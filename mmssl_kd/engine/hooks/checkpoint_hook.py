@@ -19,6 +19,11 @@ three; MMEngine's module-level functions stay untouched.
 :func:`find_resumable_checkpoint` is what ``tools/train.py --resume``
 (auto) resumes from: the file ``last_checkpoint`` names if it loads, else
 the newest loadable ``epoch_*.pth`` / ``iter_*.pth`` (with a warning).
+
+When a run resumes from a checkpoint written with one optimizer group per
+parameter into merged groups (see :mod:`mmssl_kd.models.teachers`), the
+hook regroups the checkpoint's parameter scheduler states to match, before
+the Runner loads them.
 """
 import logging
 import os
@@ -30,8 +35,11 @@ from mmengine.dist import is_main_process
 from mmengine.fileio import LocalBackend
 from mmengine.hooks import CheckpointHook as _MMEngineCheckpointHook
 from mmengine.logging import print_log
+from mmengine.optim import OptimWrapper, OptimWrapperDict
 
 from mmssl_kd.compat import UntrustedCheckpointError, load_checkpoint_file
+from mmssl_kd.models.teachers import (ParamGroupLayoutError,
+                                      regroup_scheduler_states)
 from mmssl_kd.registry import HOOKS
 
 #: Names of the checkpoints the hook writes (``filename_tmpl`` default).
@@ -179,6 +187,33 @@ class CheckpointHook(_MMEngineCheckpointHook):
     def before_train(self, runner) -> None:
         super().before_train(runner)
         self._written: Set[str] = set()  # checkpoints this run wrote
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        """Regroup the scheduler states of a checkpoint saved with one
+        optimizer group per parameter to this run's merged groups
+        (:func:`regroup_scheduler_states`); ``Runner.resume`` loads them
+        after this, and the optimizer regroups its own state as it loads
+        it."""
+        wrapper = runner.optim_wrapper
+        saved = checkpoint.get('optimizer')
+        states = checkpoint.get('param_schedulers')
+        if saved is None or states is None:
+            return
+        if isinstance(wrapper, OptimWrapperDict):
+            parts = [(part, saved[key], states[key])
+                     for key, part in wrapper.items()
+                     if key in saved and key in states]
+        elif isinstance(wrapper, OptimWrapper):  # not a config: built
+            parts = [(wrapper, saved, states)]
+        else:
+            return
+        for part, saved_part, states_part in parts:
+            try:
+                regroup_scheduler_states(part.optimizer, saved_part,
+                                         states_part)
+            except ParamGroupLayoutError:
+                pass  # a resume fails at the optimizer's load; a
+                # load_from (weights only) needs no optimizer state
 
     def _save_checkpoint_with_step(self, runner, step, meta) -> None:
         """MMEngine's ``CheckpointHook._save_checkpoint_with_step``, with the
