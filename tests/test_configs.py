@@ -298,7 +298,8 @@ SPEED_CHECKED = [CONFIG_DIR / p for p in (
 def test_speed_switches_keep_the_losses(path, tiny_image_folder, tmp_path):
     """From the same weights and batch, channels_last gives the first
     iteration's losses up to float rounding, and bf16 autocast (``--amp``)
-    close ones (DoGo's small KL term moves most: 0.312 -> 0.274).  (Later iterations drift apart: on two-image batches,
+    close ones (DoGo's KL terms move most: 0.312 -> 0.274, and its
+    first total 0.790 -> 0.738).  (Later iterations drift apart: on two-image batches,
     Adam's normalised steps turn rounding in tiny gradients into whole
     steps.)"""
     def losses(name: str, **changes) -> List[Dict[str, float]]:
@@ -308,11 +309,12 @@ def test_speed_switches_keep_the_losses(path, tiny_image_folder, tmp_path):
         cfg.merge_from_dict(changes)
         return train_losses(cfg)
 
-    fp32 = losses('fp32')
-    nhwc = losses('nhwc', **{'speed_cfg.channels_last': True})
+    fp32 = losses('nchw', **{'speed_cfg.channels_last': False})
+    nhwc = losses('nhwc')  # the default
+    assert Config.fromfile(str(path)).speed_cfg.channels_last
     bf16 = losses('bf16', **{'optim_wrapper.type': 'BF16OptimWrapper'})
     for key, value in fp32[0].items():
         assert nhwc[0][key] == pytest.approx(value, rel=1e-4, abs=1e-5), key
     for key, value in fp32[0].items():  # bf16 keeps ~3 digits per layer
-        assert bf16[0][key] == pytest.approx(value, rel=0.05,
+        assert bf16[0][key] == pytest.approx(value, rel=0.1,
                                              abs=0.05), key
