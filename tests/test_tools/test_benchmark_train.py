@@ -14,15 +14,17 @@ spec = importlib.util.spec_from_file_location(
 benchmark_train = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(benchmark_train)
 
-# each demo with other options: fresh batches from the loader, or premade
-# ones with bf16 autocast, or with channels-last views
+# each demo with other options: fresh batches from the loader in NCHW, or
+# premade ones with bf16 autocast, or channels-last (the default) and a
+# peak for the share of it
 RUNS = {
     'SEED': ('seed/seed_resnet20-cifar_resnet56-cifar-sup_1xb256-coslr-1e_'
-             'cifar10-demo.py', []),
+             'cifar10-demo.py',
+             ['--cfg-options', 'speed_cfg.channels_last=False']),
     'DoGo': ('dogo/dogo_resnet20-cifar_resnet56-cifar_1xb256-adam-1e_'
              'cifar10-demo.py', ['--premade', '2', '--amp']),
     'DINO': ('selfsup/dino_vit-mini-p4_1xb256-coslr-5e_cifar10-demo.py',
-             ['--premade', '2', '--channels-last']),
+             ['--premade', '2', '--channels-last', '--peak-tflops', '0.5']),
 }
 
 
@@ -45,7 +47,16 @@ def test_times_toolbox_and_reference(algorithm, tiny_image_folder,
     assert 'batch 2' in out
     assert ('2 premade batches' in out) == ('--premade' in options)
     assert ('amp: bf16 autocast' in out) == ('--amp' in options)
-    assert ('channels-last: on' in out) == ('--channels-last' in options)
+    assert ('channels-last: on' in out) == (
+        'speed_cfg.channels_last=False' not in options)
+    achieved = float(out.split('achieved: ')[1].split()[0])
+    assert achieved > 0
+    if '--peak-tflops' in options:
+        share = out.split(' % of the dense bf16 peak 0.5 TFLOP/s '
+                          '(--peak-tflops)')[0].split()[-1]
+        assert float(share) == pytest.approx(100 * achieved / 0.5, abs=0.2)
+    else:
+        assert 'give --peak-tflops for the share of peak' in out
     for row in ('toolbox median', 'toolbox mean', 'reference median',
                 'reference mean'):
         assert row in out

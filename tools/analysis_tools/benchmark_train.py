@@ -70,6 +70,10 @@ from mmssl_kd.reference_steps import (ReferenceStep, build_reference_step,
                                       optim_wrappers)
 
 PHASES = ('data', 'prep', 'forward', 'backward', 'optimizer')
+#: Dense bf16 tensor-core peaks (TFLOP/s, NVIDIA's data sheets), by a
+#: substring of ``torch.cuda.get_device_name()``, first match wins.
+BF16_PEAK_TFLOPS = (('H100 PCIe', 756.), ('H100', 989.4), ('H200', 989.4),
+                    ('A100', 312.))
 COLUMNS = PHASES + ('step', 'total')
 Step = Callable[[dict], None]
 
@@ -113,6 +117,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='channels-last model and input views')
     parser.add_argument('--compile', action='store_true',
                         help='torch.compile every backbone')
+    parser.add_argument('--peak-tflops', type=float, metavar='T',
+                        help="the device's dense bf16 peak in TFLOP/s, for "
+                        'the share of peak (default: known GPUs, '
+                        'see BF16_PEAK_TFLOPS)')
     parser.add_argument('--device', default='cuda' if
                         torch.cuda.is_available() else 'cpu',
                         help='cuda or cpu (default: cuda if there is one)')
@@ -273,6 +281,24 @@ def format_timings(timings: List[Timing], batch: int) -> List[str]:
             for row in cells]
 
 
+def peak_share(flops_per_image: float, batch: int, ms: float,
+               peak_tflops: Optional[float], device: torch.device) -> str:
+    """'achieved X TFLOP/s (Y % of the bf16 peak Z)' for the toolbox's
+    median iteration."""
+    achieved = flops_per_image * batch / (ms * 1e-3) / 1e12
+    line = f'achieved: {achieved:.3f} TFLOP/s (training FLOPs x images/s)'
+    source = '--peak-tflops'
+    if peak_tflops is None and device.type == 'cuda':
+        name = torch.cuda.get_device_name(device)
+        peak_tflops, source = next(
+            ((peak, f'{key} data sheet') for key, peak in BF16_PEAK_TFLOPS
+             if key in name), (None, ''))
+    if peak_tflops is None:
+        return line + '; give --peak-tflops for the share of peak'
+    return (line + f', {100 * achieved / peak_tflops:.1f} % of the dense '
+            f'bf16 peak {peak_tflops:g} TFLOP/s ({source})')
+
+
 def set_up_data(cfg, args: argparse.Namespace, device: torch.device):
     """The train dataloader with the command line's settings."""
     loader = cfg.train_dataloader
@@ -368,6 +394,9 @@ def main(argv: Optional[List[str]] = None) -> dict:
               'model, optimizer state, both steps, batches)')
     else:
         peak = None
+    share = peak_share(sum(p.factor * p.forward for p in flops), batch_size,
+                       timings[0].median['total'], args.peak_tflops, device)
+    print(share)
     ratio = None
     if ref:
         ratio = tuple(getattr(timings[0], stat)['step'] /
@@ -376,7 +405,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
         print(f'toolbox / reference, step time (data excluded): '
               f'{ratio[0]:.3f} median, {ratio[1]:.3f} mean')
     return dict(timings=timings, flops=flops, ratio=ratio,
-                peak_rss_mib=peak, batch_size=batch_size)
+                peak_rss_mib=peak, batch_size=batch_size, share=share)
 
 
 if __name__ == '__main__':
