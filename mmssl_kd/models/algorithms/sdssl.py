@@ -42,20 +42,23 @@ def moco_nce(query: torch.Tensor, keys: torch.Tensor,
     """MoCo v3's InfoNCE, ``2 tau CE(q k_all^T / tau, own index)``.
 
     ``query`` (B, D) and ``keys`` (B, D) are L2-normalised here; the keys
-    are gathered from every rank (no gradient) as the negatives.
+    are gathered from every rank (no gradient) as the negatives.  Logits
+    in fp32, autocast off.
     """
-    query = F.normalize(query.float(), dim=1)
-    keys = concat_all_gather(F.normalize(keys.float(), dim=1))
-    logits = query @ keys.t() / temperature
+    with torch.autocast(query.device.type, enabled=False):
+        query = F.normalize(query.float(), dim=1)
+        keys = concat_all_gather(F.normalize(keys.float(), dim=1))
+        logits = query @ keys.t() / temperature
     labels = torch.arange(len(query), device=query.device) + \
         len(query) * get_rank()
     return 2 * temperature * F.cross_entropy(logits, labels)
 
 
 def byol_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """BYOL's ``2 - 2 cos(p, z)``, mean over the batch."""
-    return (2 - 2 * F.cosine_similarity(pred.float(), target.float(),
-                                        dim=1)).mean()
+    """BYOL's ``2 - 2 cos(p, z)``, mean over the batch, in fp32."""
+    with torch.autocast(pred.device.type, enabled=False):
+        return (2 - 2 * F.cosine_similarity(pred.float(), target.float(),
+                                            dim=1)).mean()
 
 
 def final_target_nce(query: torch.Tensor, finals: List[torch.Tensor],
@@ -73,13 +76,14 @@ def final_target_nce(query: torch.Tensor, finals: List[torch.Tensor],
         view: 0 or 1, the view of ``query``.
         temperature: tau.
     """
-    query = F.normalize(query.float(), dim=1)
-    keys = [concat_all_gather(F.normalize(f.detach().float(), dim=1))
-            for f in finals]
+    with torch.autocast(query.device.type, enabled=False):  # fp32 logits
+        query = F.normalize(query.float(), dim=1)
+        keys = [concat_all_gather(F.normalize(f.detach().float(), dim=1))
+                for f in finals]
+        logits = query @ torch.cat(keys).t() / temperature  # (B, 2N)
     num = keys[0].shape[0]
     own = torch.arange(len(query), device=query.device) + \
         len(query) * get_rank()
-    logits = query @ torch.cat(keys).t() / temperature  # (B, 2N)
     own_view = F.one_hot(own + view * num, 2 * num).bool()
     logits = logits.masked_fill(own_view, float('-inf'))
     return F.cross_entropy(logits, own + (1 - view) * num)
@@ -236,11 +240,11 @@ class SDSSL(BaseSelfSupervisor):
         z = [[g((h, ))[0] for g, h in zip(self.projectors,
                                           self.backbone(x)[-heads:])]
              for x in views]
-        with torch.autocast(views[0].device.type, enabled=False):
-            if self.base == 'simclr':
-                losses = self._simclr_terms(z)
-            else:
-                losses = self._predictor_terms(views, z)
+        # networks under autocast (if on); the losses take fp32 logits
+        if self.base == 'simclr':
+            losses = self._simclr_terms(z)
+        else:
+            losses = self._predictor_terms(views, z)
         if self.self_distill:
             losses['loss_inter'] = weight * losses['loss_inter']
         losses['inter_weight'] = torch.tensor(weight)
