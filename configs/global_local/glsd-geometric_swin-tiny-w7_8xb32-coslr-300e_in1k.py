@@ -1,7 +1,7 @@
 # Global-Local Self-Distillation, geometric matching with the hinge (the
 # paper's method), Swin-T (window 7), ImageNet-1k, 8 GPUs x 32 (batch 256), 300
 # epochs: DINO's multi-crop (2 x 224 + 8 x 96 px) with crop boxes, AdamW 5e-4,
-# the last layer frozen in epoch 0. The official runs use fp16: add --amp.
+# the last layer frozen in epoch 0. Official runs: fp16 (--amp fp16); --amp: bf16.
 _base_ = [
     '../_base_/models/glsd_swin-tiny-w7.py',
     '../_base_/datasets/imagenet_ssl.py',

@@ -2,7 +2,7 @@
 # epochs (the paper's pair and the official README command): 2 x 224 + 8 x
 # 96 px crops (scales 0.25-1 and 0.05-0.25), the last layers frozen in
 # epoch 0, online kNN of both models and both EMA teachers every 10 epochs.
-# The official runs use fp16: add --amp.
+# Official runs: fp16 (--amp fp16); --amp: bf16 (Ampere and later).
 _base_ = [
     '../_base_/models/mokd_resnet50_vit-small-p16.py',
     '../_base_/datasets/imagenet_ssl.py',
