@@ -1,12 +1,14 @@
 """The project's SimCLR: MMPretrain's loss value and gradient in one
 process (its NT-Xent also matches across ranks: test_dogo.py's gloo test);
-MoCo v3 on two gloo ranks against one process."""
+MoCo v3 on two gloo ranks against one process; the MoCo v3 head's fp32
+logits."""
 import copy
 
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from mmengine.registry import DefaultScope
+from mmengine.registry import DefaultScope, init_default_scope
 
 from mmssl_kd.registry import MODELS
 
@@ -112,3 +114,29 @@ def test_mocov3_on_two_gloo_ranks_matches_one_process(tmp_path, free_port):
         for name, grad in ref['grads'].items():
             torch.testing.assert_close(got['grads'][name], grad,
                                        rtol=1e-4, atol=1e-6)
+
+
+def test_mocov3_head_matches_mmpretrain_with_fp32_logits_under_autocast():
+    """The project's MoCoV3Head gives MMPretrain's loss in fp32, and under
+    bf16 autocast its logits stay fp32 (close to the fp32 loss)."""
+    init_default_scope('mmssl_kd')
+    cfg = dict(predictor=dict(type='NonLinearNeck', in_channels=8,
+                              hid_channels=16, out_channels=8,
+                              with_avg_pool=False),
+               loss=dict(type='CrossEntropyLoss', loss_weight=2 * 0.2),
+               temperature=0.2)
+    torch.manual_seed(0)
+    ours = MODELS.build(dict(type='MoCoV3Head', **cfg))
+    theirs = MODELS.build(dict(type='mmpretrain.MoCoV3Head', **cfg))
+    theirs.load_state_dict(ours.state_dict())
+    q, k = torch.randn(6, 8), torch.randn(6, 8)
+    expected = theirs.loss(q, k)
+    assert ours.loss(q, k).item() == pytest.approx(expected.item(), rel=1e-6)
+    seen = []
+    hook = ours.loss_module.register_forward_pre_hook(
+        lambda module, args: seen.append(args[0].dtype))
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        mixed = ours.loss(q, k)
+    hook.remove()
+    assert seen == [torch.float32]
+    assert mixed.item() == pytest.approx(expected.item(), rel=0.05)

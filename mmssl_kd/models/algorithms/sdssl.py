@@ -16,7 +16,7 @@ from mmpretrain.models import BaseSelfSupervisor
 from mmpretrain.structures import DataSample
 
 from mmssl_kd.registry import MODELS
-from ..losses import NTXentLoss
+from ..losses import NTXentLoss, moco_logits
 from ..utils import CosineEMA, concat_all_gather
 from .views import check_views
 
@@ -39,19 +39,11 @@ def cosine_ramp(step: int, max_steps: int, end: float) -> float:
 
 def moco_nce(query: torch.Tensor, keys: torch.Tensor,
              temperature: float) -> torch.Tensor:
-    """MoCo v3's InfoNCE, ``2 tau CE(q k_all^T / tau, own index)``.
-
-    ``query`` (B, D) and ``keys`` (B, D) are L2-normalised here; the keys
-    are gathered from every rank (no gradient) as the negatives.  Logits
-    in fp32, autocast off.
-    """
-    with torch.autocast(query.device.type, enabled=False):
-        query = F.normalize(query.float(), dim=1)
-        keys = concat_all_gather(F.normalize(keys.float(), dim=1))
-        logits = query @ keys.t() / temperature
-    labels = torch.arange(len(query), device=query.device) + \
-        len(query) * get_rank()
-    return 2 * temperature * F.cross_entropy(logits, labels)
+    """MoCo v3's InfoNCE, ``2 tau CE(q k_all^T / tau, own index)``
+    (:func:`~mmssl_kd.models.losses.moco_logits`: normalised, keys from
+    every rank as the negatives, fp32)."""
+    return 2 * temperature * F.cross_entropy(
+        *moco_logits(query, keys, temperature))
 
 
 def byol_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -2,7 +2,9 @@
 from .dino_loss import DINOLoss, crop_pairs, teacher_temp_at
 from .distribution_distill import SimilarityDistillationLoss
 from .local_dino_loss import LocalDINOLoss
+from .moco import moco_logits
 from .ntxent import NTXentLoss
 
 __all__ = ['DINOLoss', 'LocalDINOLoss', 'NTXentLoss',
-           'SimilarityDistillationLoss', 'crop_pairs', 'teacher_temp_at']
+           'SimilarityDistillationLoss', 'crop_pairs', 'moco_logits',
+           'teacher_temp_at']
