@@ -108,3 +108,20 @@ def test_compile_failure_is_reported(tiny_image_folder, tmp_path,
                        'no C\\+\\+ compiler\nRun without --compile'):
         benchmark_train.main([str(config), '--compile', '--warmup', '1',
                               '--iters', '1', '--device', 'cpu'])
+
+
+def test_data_only_times_loader_and_view_making(tiny_image_folder, tmp_path,
+                                                capsys):
+    """``--data-only``: images/s of the dataloader and of the data
+    preprocessor, here the one that makes the views (GPUMultiViewAugment)."""
+    config = tmp_path / 'tiny.py'
+    tiny_config(CONFIG_DIR / 'seed/seed_resnet20-cifar_resnet56-cifar-sup_'
+                '1xb256-coslr-1e_gpu-aug_cifar10-demo.py', tiny_image_folder,
+                tmp_path).dump(str(config))
+    rates = benchmark_train.main([str(config), '--data-only', '--warmup',
+                                  '1', '--iters', '2', '--device', 'cpu'])
+    out = capsys.readouterr().out
+    assert 'GPUMultiViewAugment on cpu' in out
+    assert set(rates) == {'dataloader', 'preprocessor'}
+    for part, rate in rates.items():
+        assert rate > 0 and f'{part} alone: ' in out

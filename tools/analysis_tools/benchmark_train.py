@@ -5,7 +5,8 @@ ratio.
     python tools/analysis_tools/benchmark_train.py CONFIG [--reference]
         [--batch-size 64] [--premade 4] [--warmup 5] [--iters 20]
         [--amp] [--channels-last] [--compile] [--num-workers N]
-        [--data-root DIR] [--cfg-options ...]
+        [--data-root DIR] [--peak-tflops T] [--cfg-options ...]
+    python tools/analysis_tools/benchmark_train.py CONFIG --data-only
 
 The tool builds what the Runner would, without the Runner: the model
 (``build_model`` + ``init_weights``: random weights, a frozen teacher's
@@ -66,6 +67,7 @@ from torch import nn
 from mmssl_kd.analysis import PartFlops, human, training_flops
 from mmssl_kd.apis import add_config_arguments, load_config, load_model
 from mmssl_kd.engine import speed_up
+from mmssl_kd.registry import MODELS
 from mmssl_kd.reference_steps import (ReferenceStep, build_reference_step,
                                       optim_wrappers)
 
@@ -117,6 +119,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='channels-last model and input views')
     parser.add_argument('--compile', action='store_true',
                         help='torch.compile every backbone')
+    parser.add_argument('--data-only', action='store_true',
+                        help='time only the input: the dataloader and the '
+                        "model's data preprocessor (where GPUMultiViewAugment "
+                        'makes the views), images/s of each')
     parser.add_argument('--peak-tflops', type=float, metavar='T',
                         help="the device's dense bf16 peak in TFLOP/s, for "
                         'the share of peak (default: known GPUs, '
@@ -314,6 +320,40 @@ def set_up_data(cfg, args: argparse.Namespace, device: torch.device):
     return Runner.build_dataloader(loader, seed=args.seed)
 
 
+def time_data(cfg, args: argparse.Namespace, device: torch.device) -> dict:
+    """``--data-only``: images/s of the dataloader alone (``--iters``
+    batches after ``--warmup``, end to end), then of the data preprocessor
+    alone (on the last batch, ``--iters`` times)."""
+    loader = set_up_data(cfg, args, device)
+    pre_cfg = cfg.model.get('data_preprocessor') or cfg.get(
+        'data_preprocessor')
+    preprocessor = MODELS.build(pre_cfg).to(device)
+    batches = endless(loader)
+    for _ in range(args.warmup):
+        batch = next(batches)
+    start = time.perf_counter()
+    for _ in range(args.iters):
+        batch = next(batches)
+    seconds = {'dataloader': time.perf_counter() - start}
+    preprocessor(batch, True)  # warm-up
+    start = time.perf_counter()
+    for _ in range(args.iters):
+        preprocessor(batch, True)
+    if device.type == 'cuda':
+        torch.cuda.synchronize()
+    seconds['preprocessor'] = time.perf_counter() - start
+    name = type(preprocessor).__name__
+    print(f'input of {args.config}: batch {loader.batch_size}, '
+          f'{loader.num_workers} dataloader workers, {name} on {device}; '
+          f'warm-up {args.warmup}, timed {args.iters} batches')
+    rates = {part: args.iters * loader.batch_size / value
+             for part, value in seconds.items()}
+    for part, rate in rates.items():
+        print(f'{part} alone: {1e3 * seconds[part] / args.iters:.1f} ms / '
+              f'batch, {rate:.0f} images/s')
+    return rates
+
+
 def main(argv: Optional[List[str]] = None) -> dict:
     args = parse_args(argv)
     device = torch.device(args.device)
@@ -328,6 +368,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
         speed['compile_backbones'] = True
     if args.amp:  # as tools/train.py --amp
         cfg.optim_wrapper.type = 'BF16OptimWrapper'
+    if args.data_only:
+        return time_data(cfg, args, device)
     # the EMA teachers' cosine schedule runs over the iterations done here
     MessageHub.get_current_instance().update_info(
         'max_iters', args.warmup + args.iters)
