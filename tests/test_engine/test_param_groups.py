@@ -12,10 +12,9 @@ import torch.nn as nn
 from mmengine.optim import (CosineAnnealingParamScheduler, LinearLR,
                             build_optim_wrapper)
 from mmengine.registry import DefaultScope
-from test_tools.test_train_resume import (MOCO_CONFIG, STOP_HOOK_MODULE,
-                                          STOPPED, STOPPED_CONFIG,
-                                          assert_identical, check, start_tool,
-                                          write_config)
+from test_engine.test_optimizers import TwoParts
+from test_tools.test_train_resume import (MOCO_CONFIG, assert_identical,
+                                          train_full_and_resumed)
 
 from mmssl_kd.compat import load_checkpoint_file
 from mmssl_kd.engine.hooks import CheckpointHook
@@ -192,17 +191,6 @@ def test_state_that_does_not_map_raises():
         build(net()).load_state_dict(saved)
 
 
-class TwoParts(nn.Module):
-    """DoGo's layout: the first peer (backbone, neck) and ``peer``."""
-    optim_parts = {'model1': None, 'model2': 'peer'}
-
-    def __init__(self):
-        super().__init__()
-        self.backbone = nn.Linear(3, 4)
-        self.neck = nn.BatchNorm1d(4)
-        self.peer = nn.Sequential(nn.Linear(3, 5), nn.BatchNorm1d(5))
-
-
 def build_parts(model: nn.Module, **top):
     part = dict(optimizer=ADAMW, paramwise_cfg=NO_DECAY)
     with DefaultScope.overwrite_default_scope('mmssl_kd'):
@@ -258,29 +246,12 @@ def test_train_resumes_checkpoint_of_one_group_per_parameter(
         tmp_path, tiny_image_folder):
     """Epoch 1 with MMEngine's layout, then ``--resume`` in merged groups:
     the same weights, optimizer and scheduler states as a merged run."""
-    config = write_config(tmp_path / 'moco.py', tiny_image_folder,
-                          NO_DECAY_CONFIG)
-    stopped = write_config(
-        tmp_path / 'moco_stopped.py', tiny_image_folder,
-        STOPPED_CONFIG + 'optim_wrapper = dict(merge_param_groups=False)\n')
-    (tmp_path / 'stop_after_epoch.py').write_text(
-        STOP_HOOK_MODULE.replace('STOPPED', str(STOPPED)))
-    full_run = start_tool('train.py', [config, '--work-dir', 'full'],
-                          tmp_path)
-    stopped_run = start_tool('train.py', [stopped, '--work-dir', 'resumed'],
-                             tmp_path)
-    check(full_run)
-    check(stopped_run, returncode=STOPPED)
+    log, full, resumed = train_full_and_resumed(
+        tmp_path, tiny_image_folder, NO_DECAY_CONFIG,
+        'optim_wrapper = dict(merge_param_groups=False)\n')
     old = load_checkpoint_file(str(tmp_path / 'resumed' / 'epoch_1.pth'))
     assert len(old['optimizer']['param_groups']) > 2
-    log = check(start_tool(
-        'train.py', [config, '--work-dir', 'resumed', '--resume', 'auto'],
-        tmp_path))
-    assert 'resumed epoch: 1' in log
     assert 'into the 2 merged groups of this run' in log
-
-    full = load_checkpoint_file(str(tmp_path / 'full' / 'epoch_2.pth'))
-    resumed = load_checkpoint_file(str(tmp_path / 'resumed' / 'epoch_2.pth'))
     assert len(full['optimizer']['param_groups']) == 2
     for key in ('state_dict', 'optimizer', 'param_schedulers'):
         assert_identical(full[key], resumed[key], key)

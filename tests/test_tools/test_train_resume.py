@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import List
+from typing import List, Tuple
 
 import pytest
 import torch
@@ -261,16 +261,15 @@ def assert_identical(a, b, where: str = 'checkpoint') -> None:
         assert a == b, f'{where}: {a!r} != {b!r}'
 
 
-@pytest.mark.parametrize('body,extra_state', [
-    (MOCO_CONFIG, ('momentum_encoder.', )),
-    (DOGO_CONFIG, ('peer.', )),
-    (MOKD_CONFIG, ('peer.', 'teacher.', 'peer_teacher.', 'losses.')),
-], ids=['mocov3', 'dogo', 'mokd'])
-def test_resume_is_exact(tmp_path, tiny_image_folder, body, extra_state):
-    """Every tensor of the model, optimizer(s) and schedulers equal."""
-    config = write_config(tmp_path / 'moco.py', tiny_image_folder, body)
-    stopped = write_config(tmp_path / 'moco_stopped.py', tiny_image_folder,
-                           STOPPED_CONFIG)
+def train_full_and_resumed(tmp_path: Path, data: Path, body: str,
+                           stopped_extra: str = '') -> Tuple[str, dict, dict]:
+    """Train ``body`` two epochs in one run (work dir ``full``), and in a
+    run stopped after epoch 1 (``stopped_extra`` added to its config), then
+    resumed with ``--resume auto`` (``resumed``).  The resume's log and the
+    two runs' ``epoch_2.pth``."""
+    config = write_config(tmp_path / 'moco.py', data, body)
+    stopped = write_config(tmp_path / 'moco_stopped.py', data,
+                           STOPPED_CONFIG + stopped_extra)
     (tmp_path / 'stop_after_epoch.py').write_text(
         STOP_HOOK_MODULE.replace('STOPPED', str(STOPPED)))
 
@@ -287,9 +286,19 @@ def test_resume_is_exact(tmp_path, tiny_image_folder, body, extra_state):
         tmp_path))
     assert 'resumed epoch: 1' in log
     assert 'Epoch(train) [1]' not in log  # epoch 1 was not trained again
+    return log, *(load_checkpoint_file(str(tmp_path / run / 'epoch_2.pth'))
+                  for run in ('full', 'resumed'))
 
-    full = load_checkpoint_file(str(tmp_path / 'full' / 'epoch_2.pth'))
-    resumed = load_checkpoint_file(str(tmp_path / 'resumed' / 'epoch_2.pth'))
+
+@pytest.mark.parametrize('body,extra_state', [
+    (MOCO_CONFIG, ('momentum_encoder.', )),
+    (DOGO_CONFIG, ('peer.', )),
+    (MOKD_CONFIG, ('peer.', 'teacher.', 'peer_teacher.', 'losses.')),
+], ids=['mocov3', 'dogo', 'mokd'])
+def test_resume_is_exact(tmp_path, tiny_image_folder, body, extra_state):
+    """Every tensor of the model, optimizer(s) and schedulers equal."""
+    _, full, resumed = train_full_and_resumed(tmp_path, tiny_image_folder,
+                                              body)
     for prefix in extra_state:  # momentum encoder, peers, teachers, centres
         assert any(k.startswith(prefix) for k in full['state_dict']), prefix
     parts = {DOGO_CONFIG: ('model1', 'model2'), MOKD_CONFIG: ('cnn', 'vit')}
