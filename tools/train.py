@@ -10,6 +10,7 @@ import os
 import os.path as osp
 
 import mmssl_kd  # noqa: F401  (first: safe checkpoint loader, registries)
+import torch
 
 from mmssl_kd.apis import (add_config_arguments, check_resume_checkpoint,
                            config_error_hints, load_config)
@@ -78,6 +79,10 @@ def main() -> None:
     if args.amp == 'bf16':
         cfg.optim_wrapper.type = 'BF16OptimWrapper'
     elif args.amp == 'fp16':
+        if not torch.cuda.is_available():
+            raise SystemExit('tools/train.py: --amp fp16 needs a GPU (fp16 '
+                             'autocast with loss scaling); on a CPU use '
+                             '--amp, which is bf16.')
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
 
