@@ -1,7 +1,7 @@
 """The project's SimCLR: MMPretrain's loss value and gradient in one
 process (its NT-Xent also matches across ranks: test_dogo.py's gloo test);
-MoCo v3 on two gloo ranks against one process; the MoCo v3 head's fp32
-logits."""
+MoCo v3 on two gloo ranks against one process; fp32 logits and losses of
+the MoCo v3 head and BYOL under autocast."""
 import copy
 
 import pytest
@@ -140,3 +140,18 @@ def test_mocov3_head_matches_mmpretrain_with_fp32_logits_under_autocast():
     hook.remove()
     assert seen == [torch.float32]
     assert mixed.item() == pytest.approx(expected.item(), rel=0.05)
+
+
+def test_byol_cosine_loss_is_fp32_under_autocast():
+    """The project's CosineSimilarityLoss: MMPretrain's value, and fp32
+    arithmetic on bf16 inputs under bf16 autocast."""
+    init_default_scope('mmssl_kd')
+    ours = MODELS.build(dict(type='CosineSimilarityLoss'))
+    theirs = MODELS.build(dict(type='mmpretrain.CosineSimilarityLoss'))
+    pred, target = torch.randn(4, 16), torch.randn(4, 16)
+    assert torch.equal(ours(pred, target), theirs(pred, target))
+    low = pred.bfloat16(), target.bfloat16()
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        mixed = ours(*low)
+    assert mixed.dtype == torch.float32
+    assert torch.equal(mixed, theirs(*(x.float() for x in low)))
