@@ -29,7 +29,7 @@ from torch.optim import Optimizer
 
 from mmssl_kd.models.algorithms import DINO, SEED, DoGo
 from mmssl_kd.models.algorithms.dino import StudentNet
-from mmssl_kd.models.teachers import merge_param_groups
+from mmssl_kd.param_groups import merge_param_groups
 
 Losses = Dict[str, torch.Tensor]
 

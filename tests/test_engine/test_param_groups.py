@@ -18,9 +18,9 @@ from test_tools.test_train_resume import (MOCO_CONFIG, assert_identical,
 
 from mmssl_kd.compat import load_checkpoint_file
 from mmssl_kd.engine.hooks import CheckpointHook
-from mmssl_kd.models import teachers
-from mmssl_kd.models.teachers import (ParamGroupLayoutError,
-                                      regroup_scheduler_states)
+from mmssl_kd import param_groups
+from mmssl_kd.param_groups import (ParamGroupLayoutError,
+                                   regroup_scheduler_states)
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 
@@ -155,7 +155,7 @@ def test_unmerged_state_resumes_in_merged_groups(wrapper_type, monkeypatch):
     wrapper = build(model, type=wrapper_type)
     scheds = schedulers(wrapper)
     logged = []
-    monkeypatch.setattr(teachers, 'print_log',
+    monkeypatch.setattr(param_groups, 'print_log',
                         lambda msg, **kwargs: logged.append((msg, kwargs)))
     regroup_scheduler_states(wrapper.optimizer, saved, saved_scheds)  # hook
     wrapper.load_state_dict(saved)

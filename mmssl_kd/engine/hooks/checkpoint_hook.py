@@ -21,7 +21,7 @@ three; MMEngine's module-level functions stay untouched.
 the newest loadable ``epoch_*.pth`` / ``iter_*.pth`` (with a warning).
 
 When a run resumes from a checkpoint written with one optimizer group per
-parameter into merged groups (see :mod:`mmssl_kd.models.teachers`), the
+parameter into merged groups (see :mod:`mmssl_kd.param_groups`), the
 hook regroups the checkpoint's parameter scheduler states to match, before
 the Runner loads them.
 """
@@ -38,8 +38,8 @@ from mmengine.logging import print_log
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 
 from mmssl_kd.compat import UntrustedCheckpointError, load_checkpoint_file
-from mmssl_kd.models.teachers import (ParamGroupLayoutError,
-                                      regroup_scheduler_states)
+from mmssl_kd.param_groups import (ParamGroupLayoutError,
+                                   regroup_scheduler_states)
 from mmssl_kd.registry import HOOKS
 
 #: Names of the checkpoints the hook writes (``filename_tmpl`` default).
