@@ -1,24 +1,23 @@
 """One optimizer parameter group per setting, not per parameter.
 
-With a ``paramwise_cfg`` (no weight decay on norms and biases...)
-MMEngine's constructor makes one parameter group per parameter, ~150 for a
-ViT-S.  The optimizers' multi-tensor (foreach, fused) kernels batch their
-work per group, so on a GPU that is ~150 times the kernel launches, and
-every group costs Python time on a CPU too.  The project's constructor
-(:class:`mmssl_kd.models.teachers.DefaultOptimWrapperConstructor`) builds
-the groups by MMEngine's rules, then merges those with equal options
-(every key but ``params``): one group per distinct setting, in the order
-the settings first appear, each holding its parameters in MMEngine's order
-(DINO: with and without weight decay, as in the official code).  The
-optimization is the same as MMEngine's and the official codes': SGD,
-Adam(W) and LARS update each parameter from its own gradient and state and its group's settings (the same weights, bit for
-bit), and a scheduler sets each group's value from that group's own; only
-the grouping changes.  One rounding difference: ``clip_grad`` sums the
-squared norms of all gradients in the groups' order, so a clipped step may
-differ from MMEngine's layout in the last bit.
-``optim_wrapper.merge_param_groups=False`` keeps MMEngine's layout: a key
-of the constructor, taken out of the wrapper's config
-(PartsOptimWrapperConstructor passes a top-level one to every part).
+With a ``paramwise_cfg`` (no weight decay on norms and biases...) MMEngine's
+constructor makes one parameter group per parameter, ~150 for a ViT-S. The
+optimizers' multi-tensor (foreach, fused) kernels batch their work per group,
+so on a GPU that is ~150 times the kernel launches, and every group costs
+Python time on a CPU too. The project's constructor
+(:class:`mmssl_kd.models.teachers.DefaultOptimWrapperConstructor`) builds the
+groups by MMEngine's rules, then merges those with equal options (every key but
+``params``): one group per distinct setting, in the order the settings first
+appear, each holding its parameters in MMEngine's order (DINO: with and without
+weight decay, as in the official code). The optimization is the same as
+MMEngine's and the official codes': SGD, Adam(W) and LARS update each parameter
+from its own gradient and state and its group's settings (the same weights, bit
+for bit), and a scheduler sets each group's value from that group's own; only
+the grouping changes. One rounding difference: ``clip_grad`` sums the squared
+norms of all gradients in the groups' order, so a clipped step may differ from
+MMEngine's layout in the last bit. ``optim_wrapper.merge_param_groups=False``
+keeps MMEngine's layout: a key of the constructor, taken out of the wrapper's
+config (PartsOptimWrapperConstructor passes a top-level one to every part).
 
 Checkpoints written with one group per parameter still resume: the
 optimizer regroups such a state as it loads it (a ``load_state_dict``
