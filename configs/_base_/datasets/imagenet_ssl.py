@@ -98,6 +98,22 @@ mokd_train_pipeline = [
     multicrop_train_pipeline[2],
 ]
 
+# The `_gpu-aug` configs' loading: decode and resize every image to 256x256
+# (Pillow, bicubic, antialiased) so images batch, and pack one image per
+# sample; GPUMultiViewAugment then makes the views on the device. The resize
+# changes the aspect ratio BEFORE the crops (their aspect range applies to
+# the squashed image). 256 keeps the whole-image crop a mild 256 -> 224
+# shrink (kornia's resampling does not antialias); small crops are upscaled
+# more than from the full-size image. No centre crop: it would keep crops off
+# the borders. Differences of the GPU ops:
+# mmssl_kd/models/data_preprocessors/gpu_augment.py.
+gpu_aug_train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(256, 256), backend='pillow',
+         interpolation='bicubic'),
+    dict(type='PackInputs'),
+]
+
 train_dataloader = dict(
     batch_size=256,
     num_workers=8,
