@@ -74,3 +74,21 @@ def test_foreach_switch_and_mmpretrain_agree(max_iters):
         assert torch.allclose(a.float(), b.float(), rtol=0, atol=1e-6), name
         assert torch.allclose(a.float(), c.float(), rtol=0, atol=1e-6), name
     assert bulk.state_dict().keys() == theirs.state_dict().keys()
+
+
+def test_foreach_update_keeps_the_interval(max_iters):
+    """With ``interval=2`` the bulk and the per-parameter updates average
+    on the same steps (and copy the buffers on every step)."""
+    net = _net()
+    bulk = CosineEMA(net, momentum=0.1, interval=2)
+    loop = CosineEMA(net, momentum=0.1, interval=2, foreach=False)
+    for _ in range(5):
+        _perturb_and_run(net)
+        before = bulk.module.state_dict()['0.weight'].clone()
+        for ema in (bulk, loop):
+            ema.update_parameters(net)
+        for a, b in zip(bulk.state_dict().values(),
+                        loop.state_dict().values()):  # momentum rounding
+            assert torch.allclose(a.float(), b.float(), rtol=0, atol=1e-6)
+    # step 4 (the fifth update) averaged; step 3 had left the weights alone
+    assert not torch.equal(before, bulk.module.state_dict()['0.weight'])

@@ -50,19 +50,21 @@ class CosineEMA(_MMPretrainCosineEMA):
         if not self.foreach:
             return super().update_parameters(model)
         steps = int(self.steps)  # the one host sync of the update
-        source: Dict[str, torch.Tensor] = (
-            model.state_dict() if self.update_buffers else
-            dict(model.named_parameters()))
-        names = [k for k, p in self.avg_parameters.items()
-                 if steps == 0 or p.dtype.is_floating_point]
-        averaged = [self.avg_parameters[k].data for k in names]
-        new = [source[k].data.to(a.device) for k, a in zip(names, averaged)]
-        if steps == 0:
-            torch._foreach_copy_(averaged, new)
-        elif steps % self.interval == 0:
-            momentum = self.current_momentum(steps)
-            torch._foreach_mul_(averaged, 1 - momentum)
-            torch._foreach_add_(averaged, new, alpha=momentum)
+        if steps == 0 or steps % self.interval == 0:
+            source: Dict[str, torch.Tensor] = (
+                model.state_dict() if self.update_buffers else
+                dict(model.named_parameters()))
+            names = [k for k, p in self.avg_parameters.items()
+                     if steps == 0 or p.dtype.is_floating_point]
+            averaged = [self.avg_parameters[k].data for k in names]
+            new = [source[k].data.to(a.device)
+                   for k, a in zip(names, averaged)]
+            if steps == 0:
+                torch._foreach_copy_(averaged, new)
+            else:
+                momentum = self.current_momentum(steps)
+                torch._foreach_mul_(averaged, 1 - momentum)
+                torch._foreach_add_(averaged, new, alpha=momentum)
         if not self.update_buffers:
             buffers: List[torch.Tensor] = list(self.module.buffers())
             if buffers:
