@@ -2,6 +2,9 @@
 import mmpretrain.datasets  # noqa: F401  (parent registry entries)
 
 from . import transforms  # noqa: F401
+from .device_data import (DeviceDataLoader, DeviceImageDataset,
+                          build_device_dataloader)
 from .image_folder import ImageFolder, balanced_subset
 
-__all__ = ['ImageFolder', 'balanced_subset']
+__all__ = ['DeviceDataLoader', 'DeviceImageDataset', 'ImageFolder',
+           'balanced_subset', 'build_device_dataloader']

@@ -11,7 +11,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
-from mmengine.dist import collect_results, is_main_process
+from mmengine.dist import collect_results, get_world_size, is_main_process
 from mmengine.logging import print_log
 from mmengine.model.averaged_model import BaseAveragedModel
 from torch import nn
@@ -246,8 +246,11 @@ def _batch_features(model: nn.Module, data: dict,
     """Features ``(B, C)`` (``(B, len(blocks), C)`` with ``blocks``, from
     one forward) and labels ``(B,)`` of one dataloader batch.
 
-    The caller sets eval mode and ``no_grad`` (see :func:`extract_features`).
+    The labels come from ``data['gt_label']`` (a device-resident loader's
+    label tensor) or else from the data samples.  The caller sets eval mode
+    and ``no_grad`` (see :func:`extract_features`).
     """
+    labels = data.get('gt_label')
     data = model.data_preprocessor(data, False)
     inputs = data['inputs']
     if isinstance(inputs, (list, tuple)):  # SelfSupDataPreprocessor: views
@@ -258,17 +261,18 @@ def _batch_features(model: nn.Module, data: dict,
             "collate_fn=dict(type='default_collate') and a single-view "
             'pipeline in the kNN dataloaders.')
     samples = data['data_samples']
-    if samples is None or not all(s.get('gt_label') is not None
-                                  for s in samples):
-        raise ValueError('kNN dataloaders must give labelled samples '
-                         '(data_samples[i].gt_label).')
+    if labels is None:
+        if samples is None or not all(s.get('gt_label') is not None
+                                      for s in samples):
+            raise ValueError('kNN dataloaders must give labelled samples '
+                             '(data_samples[i].gt_label).')
+        labels = torch.as_tensor([int(s.gt_label) for s in samples])
     out = model.extract_feat(inputs)
     if blocks is None:
         feats = _to_vector(out)
     else:
         feats = torch.stack(
             [_to_vector(o) for o in _select_blocks(out, blocks)], dim=1)
-    labels = torch.as_tensor([int(s.gt_label) for s in samples])
     return feats, labels
 
 
@@ -285,6 +289,12 @@ def extract_features(model: nn.Module, dataloader: DataLoader,
     the dataset order for mmengine's ``DefaultSampler`` and drops its
     padding); the other ranks get ``(None, None)``.  Tensors are on the CPU.
     """
+    if get_world_size() == 1:
+        with _eval_mode(model):
+            batches = [_batch_features(model, data, blocks)
+                       for data in dataloader]
+        feats, labels = zip(*batches)  # one copy to the host, not N
+        return torch.cat(feats).cpu(), torch.cat(labels).cpu()
     part = []
     with _eval_mode(model):
         for data in dataloader:
@@ -338,6 +348,7 @@ def knn_evaluate(model: nn.Module,
     with _eval_mode(model):
         for data in query_dataloader:
             feats, labels = _batch_features(model, data, blocks)
+            feats, labels = feats.cpu(), labels.tolist()  # one copy a batch
             for i, metric in enumerate(metrics):
                 block = feats if blocks is None else feats[:, i]
                 metric.process(data, [dict(feat=f, gt_label=label)
