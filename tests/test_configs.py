@@ -125,12 +125,15 @@ def _tiny_dataloader(loader: dict, root: Path, split: str,
                      **dataset_kwargs) -> None:
     loader.update(batch_size=BATCH, num_workers=0, persistent_workers=False,
                   pin_memory=False)
-    assert loader.dataset.type == 'ImageFolder', (
-        f'{loader.dataset.type}: teach this test to point it at the tiny '
-        'image folder')
-    loader.dataset.pop('subset_file', None)  # names images of the real data
-    loader.dataset.update(data_root=str(root), split=split, **dataset_kwargs)
-    _cap_sizes(loader.dataset.pipeline)
+    dataset = loader.dataset
+    if dataset.type == 'DeviceImageDataset':  # its source lists the images
+        dataset = dataset.source
+    assert dataset.type == 'ImageFolder', (
+        f'{dataset.type}: teach this test to point it at the tiny image '
+        'folder')
+    dataset.pop('subset_file', None)  # names images of the real data
+    dataset.update(data_root=str(root), split=split, **dataset_kwargs)
+    _cap_sizes(dataset.get('pipeline', []))
 
 
 def _tiny_schedulers(schedulers) -> list:

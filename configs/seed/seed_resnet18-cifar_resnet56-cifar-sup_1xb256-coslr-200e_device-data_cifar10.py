@@ -1,0 +1,13 @@
+# SEED ResNet-18-CIFAR <- supervised ResNet-56 with CIFAR-10 held on the
+# device (configs/_base_/datasets/cifar10_device-data.py): the same recipe,
+# with SEED's view (`seed_view`) made by GPUMultiViewAugment.
+_base_ = [
+    './seed_resnet18-cifar_resnet56-cifar-sup_1xb256-coslr-200e_cifar10.py',
+    '../_base_/datasets/cifar10_device-data.py',
+]
+
+train_dataloader = dict(dataset=dict(_base_.device_train_dataset,
+                                     _delete_=True))
+data_preprocessor = dict(type='GPUMultiViewAugment', num_views=1,
+                         transforms=[_base_.seed_view])
+custom_hooks = [dict(_base_.custom_hooks[0], **_base_.device_knn_dataloaders)]
