@@ -203,9 +203,13 @@ def training_flops(model: nn.Module, data: dict,
         data: a batch from its dataloader (``inputs``, ``data_samples``).
         unsupported: gets the operations the counter left out.
     """
-    images = min(2, len(data['data_samples']))
-    data = dict(inputs=[view[:images] for view in data['inputs']],
-                data_samples=data['data_samples'][:images])
+    views = data['inputs']
+    views = views if isinstance(views, (list, tuple)) else [views]
+    images = min(2, len(views[0]))
+    samples = data.get('data_samples')
+    data = dict(data, inputs=[view[:images].cpu() for view in views],
+                data_samples=None if samples is None else samples[:images])
+    data.pop('gt_label', None)
     counted = copy.deepcopy(model).cpu().eval()
     parts = find_parts(counted)
     shapes: Dict[str, Counter] = {part.name: Counter() for part in parts}

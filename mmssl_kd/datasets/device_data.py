@@ -200,6 +200,8 @@ class DeviceDataLoader:
         drop_last: drop the last incomplete batch.
     """
 
+    num_workers = 0  # no worker processes: the batches are cut here
+
     def __init__(self, dataset: DeviceImageDataset, sampler,
                  batch_size: int, drop_last: bool = False):
         if batch_size < 1:

@@ -5,7 +5,8 @@ ratio.
     python tools/analysis_tools/benchmark_train.py CONFIG [--reference]
         [--batch-size 64] [--premade 4] [--warmup 5] [--iters 20]
         [--amp] [--channels-last] [--compile] [--num-workers N]
-        [--data-root DIR] [--peak-tflops T] [--cfg-options ...]
+        [--data-root DIR | --synthetic SIZE] [--peak-tflops T]
+        [--cfg-options ...]
     python tools/analysis_tools/benchmark_train.py CONFIG --data-only
 
 The tool builds what the Runner would, without the Runner: the model
@@ -22,7 +23,9 @@ DINO) on a copy of the same model, with the same batches.  Each step gets
 Milliseconds per iteration (median and mean) of each phase:
 
 * ``data``: the next batch from the dataloader; with ``--premade N`` the N
-  batches drawn at the start, in turn (data time about 0);
+  batches drawn at the start, in turn (data time about 0); with
+  ``--synthetic SIZE`` N batches of random SIZE x SIZE images sent through
+  the train pipeline after its loading step (no dataset needed);
 * ``prep``: the data preprocessor (uint8 views to normalised floats);
 * ``forward``: networks, loss and ``parse_losses``; DINO's EMA-teacher
   and centre updates (in both steps), SEED's enqueue (in the toolbox's);
@@ -36,8 +39,11 @@ Milliseconds per iteration (median and mean) of each phase:
 Phase boundaries are marked from hooks on the data preprocessor and on
 the optimizer wrappers' ``backward``; on CUDA each mark waits for the
 device.  Also printed: peak memory (CUDA: max allocated per step; CPU: the
-process's peak resident set) and training FLOPs per image
-(:func:`mmssl_kd.analysis.training_flops`).  The switches are the training's own: ``--amp`` is
+process's peak resident set), training multiply-adds per image
+(:func:`mmssl_kd.analysis.training_flops`, which counts one multiply-add as
+one FLOP, as MMEngine does) and the achieved TFLOP/s, two per multiply-add
+as the data sheets' peaks count them.  The switches are the training's
+own: ``--amp`` is
 ``tools/train.py --amp``'s :class:`~mmssl_kd.engine.BF16OptimWrapper`
 (bf16 autocast of preprocessing, forward and loss, fp32 logits in the
 losses; the reference step runs under the same autocast);
@@ -57,16 +63,18 @@ import time
 from typing import Callable, Dict, Iterator, List, NamedTuple, Optional
 
 import mmssl_kd  # noqa: F401  (first: safe checkpoint loader, registries)
+import numpy as np
 import torch
+from mmengine.dataset import Compose, default_collate
 from mmengine.logging import MessageHub, MMLogger
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
-from mmengine.runner import Runner, set_random_seed
+from mmengine.runner import set_random_seed
 from torch import nn
 
 from mmssl_kd.analysis import PartFlops, human, training_flops
 from mmssl_kd.apis import add_config_arguments, load_config, load_model
-from mmssl_kd.engine import speed_up
+from mmssl_kd.engine import Runner, speed_up
 from mmssl_kd.registry import MODELS
 from mmssl_kd.reference_steps import (ReferenceStep, build_reference_step,
                                       optim_wrappers)
@@ -103,6 +111,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help="dataloader workers (default: the config's)")
     parser.add_argument('--data-root',
                         help="dataset folder (default: the config's)")
+    parser.add_argument('--synthetic', type=int, metavar='SIZE',
+                        help='no dataset: --premade batches (default 2) of '
+                        'random SIZE x SIZE images through the train '
+                        'pipeline after its loading step')
     parser.add_argument('--premade', type=int, default=0, metavar='N',
                         help='draw N batches once and reuse them, taking '
                         'data loading out (default 0: fresh batches)')
@@ -137,6 +149,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     for name in ('warmup', 'premade'):
         if getattr(args, name) < 0:
             parser.error(f'--{name} must be >= 0')
+    if args.synthetic is not None:
+        if args.data_only or args.data_root:
+            parser.error('--synthetic makes its own images: it does not go '
+                         'with --data-only or --data-root')
+        args.premade = args.premade or 2
     for name in ('iters', 'block', 'batch_size'):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
@@ -287,18 +304,32 @@ def format_timings(timings: List[Timing], batch: int) -> List[str]:
             for row in cells]
 
 
+def device_peak(peak_tflops: Optional[float], device: torch.device
+                ) -> tuple:
+    """(dense bf16 peak in TFLOP/s or None, where it comes from)."""
+    if peak_tflops is not None:
+        return peak_tflops, '--peak-tflops'
+    if device.type == 'cuda':
+        name = torch.cuda.get_device_name(device)
+        return next(((peak, f'{key} data sheet') for key, peak
+                     in BF16_PEAK_TFLOPS if key in name), (None, ''))
+    return None, ''
+
+
+def achieved_tflops(macs_per_image: float, batch: int, ms: float) -> float:
+    """TFLOP/s of a step of ``ms`` milliseconds: two FLOPs per
+    multiply-add, as the data sheets count their peaks."""
+    return 2 * macs_per_image * batch / (ms * 1e-3) / 1e12
+
+
 def peak_share(flops_per_image: float, batch: int, ms: float,
                peak_tflops: Optional[float], device: torch.device) -> str:
     """'achieved X TFLOP/s (Y % of the bf16 peak Z)' for the toolbox's
-    median iteration."""
-    achieved = flops_per_image * batch / (ms * 1e-3) / 1e12
-    line = f'achieved: {achieved:.3f} TFLOP/s (training FLOPs x images/s)'
-    source = '--peak-tflops'
-    if peak_tflops is None and device.type == 'cuda':
-        name = torch.cuda.get_device_name(device)
-        peak_tflops, source = next(
-            ((peak, f'{key} data sheet') for key, peak in BF16_PEAK_TFLOPS
-             if key in name), (None, ''))
+    median iteration (``flops_per_image``: multiply-adds)."""
+    achieved = achieved_tflops(flops_per_image, batch, ms)
+    line = (f'achieved: {achieved:.3f} TFLOP/s (2 x training multiply-adds '
+            'x images/s)')
+    peak_tflops, source = device_peak(peak_tflops, device)
     if peak_tflops is None:
         return line + '; give --peak-tflops for the share of peak'
     return (line + f', {100 * achieved / peak_tflops:.1f} % of the dense '
@@ -316,8 +347,45 @@ def set_up_data(cfg, args: argparse.Namespace, device: torch.device):
         loader.persistent_workers = False
     loader.pin_memory = device.type == 'cuda'
     if args.data_root:
-        loader.dataset.data_root = args.data_root
+        dataset = loader.dataset
+        dataset = dataset.get('source', dataset)  # DeviceImageDataset
+        dataset.data_root = args.data_root
     return Runner.build_dataloader(loader, seed=args.seed)
+
+
+def synthetic_batches(cfg, size: int, batch_size: int, count: int,
+                      seed: int, device: torch.device) -> List[dict]:
+    """``count`` batches of random ``size`` x ``size`` images as the
+    config's train dataloader gives them: sent through its pipeline after
+    the loading step (views, crop boxes, data samples), or for a
+    device-resident dataset cut as its loader cuts them (one uint8 image
+    per sample, on ``device``)."""
+    rng = np.random.default_rng(seed)
+    dataset = cfg.train_dataloader.dataset
+    if dataset.type == 'DeviceImageDataset':
+        return [dict(inputs=[torch.from_numpy(rng.integers(
+                    0, 256, (batch_size, 3, size, size), np.uint8)).to(
+                        device)],
+                     data_samples=None, aug_seed=seed + i,
+                     gt_label=torch.zeros(batch_size, dtype=torch.long,
+                                          device=device))
+                for i in range(count)]
+    pipeline = list(dataset.pipeline)
+    if not pipeline or pipeline[0]['type'] != 'LoadImageFromFile':
+        raise ValueError('--synthetic replaces the LoadImageFromFile that '
+                         'starts the train pipeline; this one starts with '
+                         f"{pipeline[0]['type'] if pipeline else 'nothing'}")
+    transforms = Compose(pipeline[1:])
+    batches = []
+    for _ in range(count):
+        samples = []
+        for _ in range(batch_size):
+            img = rng.integers(0, 256, (size, size, 3), np.uint8)
+            samples.append(transforms(dict(
+                img=img, img_shape=img.shape[:2], ori_shape=img.shape[:2],
+                img_path='synthetic')))
+        batches.append(default_collate(samples))
+    return batches
 
 
 def time_data(cfg, args: argparse.Namespace, device: torch.device) -> dict:
@@ -354,7 +422,9 @@ def time_data(cfg, args: argparse.Namespace, device: torch.device) -> dict:
     return rates
 
 
-def main(argv: Optional[List[str]] = None) -> dict:
+def prepare(argv: Optional[List[str]] = None):
+    """The arguments, the device, the config with the command line's
+    switches applied, and the resulting ``speed_cfg``."""
     args = parse_args(argv)
     device = torch.device(args.device)
     cfg = load_config(args.config, args.cfg_options,
@@ -368,8 +438,21 @@ def main(argv: Optional[List[str]] = None) -> dict:
         speed['compile_backbones'] = True
     if args.amp:  # as tools/train.py --amp
         cfg.optim_wrapper.type = 'BF16OptimWrapper'
+    return args, device, cfg, speed
+
+
+def main(argv: Optional[List[str]] = None) -> dict:
+    args, device, cfg, speed = prepare(argv)
     if args.data_only:
         return time_data(cfg, args, device)
+    return benchmark(cfg, args, device, speed)
+
+
+def benchmark(cfg, args: argparse.Namespace, device: torch.device,
+              speed: dict, flops: Optional[List[PartFlops]] = None) -> dict:
+    """Build, time and print (see the module docstring); ``flops``, if
+    given, are the training FLOPs per image counted for the same model
+    before (counting traces the model: seconds for a ViT)."""
     # the EMA teachers' cosine schedule runs over the iterations done here
     MessageHub.get_current_instance().update_info(
         'max_iters', args.warmup + args.iters)
@@ -379,12 +462,20 @@ def main(argv: Optional[List[str]] = None) -> dict:
     try:
         model = load_model(cfg, 'random').to(device).train()
         optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
-        loader = set_up_data(cfg, args, device)
+        if args.synthetic:
+            batch_size = args.batch_size or cfg.train_dataloader.batch_size
+            premade = synthetic_batches(cfg, args.synthetic, batch_size,
+                                        args.premade, args.seed, device)
+            loader = None
+        else:
+            loader = set_up_data(cfg, args, device)
+            batch_size = loader.batch_size
+            premade = list(itertools.islice(endless(loader), args.premade))
     finally:
         logger.setLevel(level)
-    batch_size = loader.batch_size
-    first = next(iter(loader))
-    flops = training_flops(model, first)
+    if flops is None:
+        flops = training_flops(model, premade[0] if premade else
+                               next(iter(loader)))
 
     clock = Clock(device)
     ref = None
@@ -398,8 +489,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
     steps = {'toolbox': toolbox_step(model, optim_wrapper, clock)}
     if ref:
         steps['reference'] = reference_step(ref, clock, args.amp, device)
-    if args.premade:
-        premade = list(itertools.islice(endless(loader), args.premade))
+    if premade:
         sources = {name: itertools.cycle(premade) for name in steps}
     else:
         shared = endless(loader)
@@ -415,7 +505,9 @@ def main(argv: Optional[List[str]] = None) -> dict:
 
     threads = f' ({torch.get_num_threads()} torch threads)' \
         if device.type == 'cpu' else ''
-    data = (f'{args.premade} premade batches (reused)' if args.premade else
+    data = (f'{args.premade} synthetic {args.synthetic}x{args.synthetic} '
+            'batches (reused)' if args.synthetic else
+            f'{args.premade} premade batches (reused)' if args.premade else
             f'the dataloader ({loader.num_workers} workers)')
     print(f'{type(model).__name__} of {args.config}: training step '
           '(toolbox: model.train_step' +
@@ -436,8 +528,9 @@ def main(argv: Optional[List[str]] = None) -> dict:
               'model, optimizer state, both steps, batches)')
     else:
         peak = None
-    share = peak_share(sum(p.factor * p.forward for p in flops), batch_size,
-                       timings[0].median['total'], args.peak_tflops, device)
+    macs = sum(p.factor * p.forward for p in flops)
+    share = peak_share(macs, batch_size, timings[0].median['total'],
+                       args.peak_tflops, device)
     print(share)
     ratio = None
     if ref:
@@ -447,7 +540,10 @@ def main(argv: Optional[List[str]] = None) -> dict:
         print(f'toolbox / reference, step time (data excluded): '
               f'{ratio[0]:.3f} median, {ratio[1]:.3f} mean')
     return dict(timings=timings, flops=flops, ratio=ratio,
-                peak_rss_mib=peak, batch_size=batch_size, share=share)
+                peak_rss_mib=peak, batch_size=batch_size, share=share,
+                achieved_tflops=achieved_tflops(
+                    macs, batch_size, timings[0].median['total']),
+                peak_tflops=device_peak(args.peak_tflops, device)[0])
 
 
 if __name__ == '__main__':
