@@ -18,7 +18,7 @@ MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
 TOOLS=$(dirname "$0")
 
 PYTHONPATH="$TOOLS/..${PYTHONPATH:+:$PYTHONPATH}" \
-torchrun \
+"${PYTHON:-python3}" -m torch.distributed.run \
     --nnodes="$NNODES" \
     --node_rank="$NODE_RANK" \
     --master_addr="$MASTER_ADDR" \
