@@ -84,3 +84,18 @@ def test_state_dict_round_trip():
     q.enqueue(keys)
     restored.enqueue(keys)
     assert torch.equal(restored.queue, q.queue)
+
+
+def test_enqueue_reads_nothing_back_to_the_host(monkeypatch):
+    """The write position stays on the device (a GPU step never waits)."""
+    q = FeatureQueue(dim=2, length=5)
+
+    def no_sync(self, *args):
+        raise AssertionError('read a value back to the host')
+
+    for name in ('item', '__int__', '__index__', 'tolist'):
+        monkeypatch.setattr(torch.Tensor, name, no_sync)
+    q.enqueue(numbered_keys(0, 3))
+    q.enqueue(numbered_keys(3, 3))
+    monkeypatch.undo()
+    assert int(q.ptr) == 1

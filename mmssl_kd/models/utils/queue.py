@@ -47,13 +47,13 @@ class FeatureQueue(nn.Module):
                              f'{tuple(keys.shape)}')
         keys = concat_all_gather(keys)
         num = keys.shape[0]
-        ptr = int(self.ptr)
         kept = keys[-self.length:]
-        start = (ptr + num - kept.shape[0]) % self.length
+        # the write position stays on the device: no sync per step
+        start = self.ptr + (num - kept.shape[0])
         rows = (start + torch.arange(kept.shape[0], device=keys.device)) \
             % self.length
-        self.queue[rows] = kept.to(self.queue.dtype)
-        self.ptr.fill_((ptr + num) % self.length)
+        self.queue.index_copy_(0, rows, kept.to(self.queue.dtype))
+        self.ptr.add_(num).remainder_(self.length)
 
     def extra_repr(self) -> str:
         return f'dim={self.dim}, length={self.length}'
