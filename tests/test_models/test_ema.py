@@ -92,3 +92,62 @@ def test_foreach_update_keeps_the_interval(max_iters):
             assert torch.allclose(a.float(), b.float(), rtol=0, atol=1e-6)
     # step 4 (the fifth update) averaged; step 3 had left the weights alone
     assert not torch.equal(before, bulk.module.state_dict()['0.weight'])
+
+
+def test_steps_are_counted_on_the_host_and_reread_after_a_load(
+        max_iters, monkeypatch):
+    """After the first update no value is read back from the device; a
+    loaded state (a resumed run) sets the step the next update uses."""
+    net = _net()
+    ema = CosineEMA(net, momentum=0.2, end_momentum=0.01)
+    ema.update_parameters(net)
+    saved = {k: v.clone() for k, v in ema.state_dict().items()}
+    ema.update_parameters(net)
+    ema.update_parameters(net)
+
+    def no_sync(self, *args):
+        raise AssertionError('read a value back to the host')
+
+    for name in ('item', '__int__', '__index__', '__bool__', '__float__'):
+        monkeypatch.setattr(torch.Tensor, name, no_sync)
+    ema.update_parameters(net)
+    monkeypatch.undo()
+    assert int(ema.steps) == 4
+
+    resumed = CosineEMA(_net(), momentum=0.2, end_momentum=0.01)
+    resumed.update_parameters(net)  # steps 0 -> 1 on the host
+    resumed.load_state_dict(saved)  # back to steps 1
+    _perturb_and_run(net)
+    before = {k: v.clone() for k, v in resumed.module.state_dict().items()}
+    resumed.update_parameters(net)
+    m = resumed.current_momentum(1)
+    weight = before['3.weight'] * (1 - m) + net[3].weight.detach() * m
+    torch.testing.assert_close(resumed.module[3].weight, weight)
+    assert int(resumed.steps) == 2
+
+
+def test_mocov3_and_byol_average_with_the_project_ema():
+    from mmengine.registry import DefaultScope
+
+    from mmssl_kd.registry import MODELS
+    backbone = dict(type='CIFARResNet', depth=20)
+    with DefaultScope.overwrite_default_scope('mmssl_kd'):
+        moco = MODELS.build(dict(
+            type='MoCoV3', backbone=backbone, base_momentum=0.01,
+            neck=dict(type='NonLinearNeck', in_channels=64, hid_channels=8,
+                      out_channels=4, with_avg_pool=True),
+            head=dict(type='MoCoV3Head', predictor=dict(
+                type='NonLinearNeck', in_channels=4, hid_channels=8,
+                out_channels=4), loss=dict(type='CrossEntropyLoss'))))
+        byol = MODELS.build(dict(
+            type='BYOL', backbone=backbone, base_momentum=0.004,
+            neck=dict(type='NonLinearNeck', in_channels=64, hid_channels=8,
+                      out_channels=4, with_avg_pool=True),
+            head=dict(type='LatentPredictHead', loss=dict(
+                type='CosineSimilarityLoss'), predictor=dict(
+                type='NonLinearNeck', in_channels=4, hid_channels=8,
+                out_channels=4))))
+    assert type(moco.momentum_encoder) is CosineEMA
+    assert type(byol.target_net) is CosineEMA
+    assert (moco.momentum_encoder.momentum, byol.target_net.momentum) == \
+        (0.01, 0.004)

@@ -8,6 +8,7 @@ item 7)."""
 from typing import Dict, List
 
 import torch
+import torch.nn as nn
 from mmpretrain.models import BYOL as _BYOL
 from mmpretrain.models import MoCoV3 as _MoCoV3
 from mmpretrain.models import SimCLR as _SimCLR
@@ -15,6 +16,7 @@ from mmpretrain.structures import DataSample
 
 from mmssl_kd.registry import MODELS
 from ..losses import NTXentLoss
+from ..utils import CosineEMA
 from .views import check_views
 
 
@@ -28,9 +30,23 @@ class _TwoViews:
         return super().loss(inputs, data_samples, **kwargs)
 
 
+def _project_ema(ema: nn.Module) -> CosineEMA:
+    """The project's :class:`CosineEMA` in place of MMPretrain's (same
+    arguments, state and values; one momentum per update, multi-tensor
+    kernels, no device sync per parameter)."""
+    return CosineEMA(ema.module, momentum=ema.momentum,
+                     end_momentum=ema.end_momentum, interval=ema.interval,
+                     update_buffers=ema.update_buffers)
+
+
 @MODELS.register_module()
 class MoCoV3(_TwoViews, _MoCoV3):
-    """MMPretrain's :class:`~mmpretrain.models.MoCoV3`, two views checked."""
+    """MMPretrain's :class:`~mmpretrain.models.MoCoV3`, two views checked,
+    its momentum encoder the project's :class:`CosineEMA`."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.momentum_encoder = _project_ema(self.momentum_encoder)
 
 
 @MODELS.register_module()
@@ -56,4 +72,9 @@ class SimCLR(_TwoViews, _SimCLR):
 
 @MODELS.register_module()
 class BYOL(_TwoViews, _BYOL):
-    """MMPretrain's :class:`~mmpretrain.models.BYOL`, two views checked."""
+    """MMPretrain's :class:`~mmpretrain.models.BYOL`, two views checked,
+    its target network the project's :class:`CosineEMA`."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.target_net = _project_ema(self.target_net)

@@ -11,9 +11,11 @@ parameter.  :class:`CosineEMA` computes the momentum once per update, in
 float64 as DINO's ``cosine_scheduler`` does (MMPretrain's goes through a
 float32 step tensor), and updates every parameter with two
 ``torch._foreach`` calls (``tests/test_models/test_ema.py`` pins both).
+The step count is read from its buffer once, after construction or a
+load, and counted on the host from then on: no device sync per update.
 """
 import math
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import torch
 import torch.nn as nn
@@ -35,6 +37,11 @@ class CosineEMA(_MMPretrainCosineEMA):
                  **kwargs) -> None:
         super().__init__(model, *args, **kwargs)
         self.foreach = foreach
+        self._steps: Optional[int] = None  # host copy of the `steps` buffer
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        self._steps = None  # read the loaded buffer on the next update
 
     def current_momentum(self, steps: int) -> float:
         """MMPretrain's ``m`` (the weight of the source) at update ``steps``:
@@ -49,7 +56,9 @@ class CosineEMA(_MMPretrainCosineEMA):
         MMEngine's ``BaseAveragedModel.update_parameters`` does."""
         if not self.foreach:
             return super().update_parameters(model)
-        steps = int(self.steps)  # the one host sync of the update
+        if self._steps is None:  # after construction or a load
+            self._steps = int(self.steps)
+        steps = self._steps
         if steps == 0 or steps % self.interval == 0:
             source: Dict[str, torch.Tensor] = (
                 model.state_dict() if self.update_buffers else
@@ -72,3 +81,4 @@ class CosineEMA(_MMPretrainCosineEMA):
                     buffers, [b.data.to(a.device) for a, b in
                               zip(buffers, model.buffers())])
         self.steps += 1
+        self._steps += 1
