@@ -36,6 +36,13 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         '--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
         help='override config values, e.g. train_cfg.max_epochs=10 '
         'optim_wrapper.optimizer.lr=0.1 (a list: key="[a,b]", no spaces)')
+    add_trust_argument(parser)
+
+
+def add_trust_argument(parser: argparse.ArgumentParser) -> None:
+    """``--trust-checkpoint PATH``: files :func:`mmssl_kd.compat.
+    trust_checkpoints` lets load as full pickles (the tools without a
+    config pass ``args.trust_checkpoint`` to it themselves)."""
     parser.add_argument(
         '--trust-checkpoint', action='append', default=[], metavar='PATH',
         help='load this checkpoint as a full pickle (it may run code); only '
