@@ -393,7 +393,9 @@ def load_checkpoint_file(filename: str, map_location=None,
     """``torch.load`` with ``weights_only=True`` plus :data:`SAFE_GLOBALS`.
 
     ``mmap=True`` maps the tensors instead of reading them: a cheap check
-    that a file is complete (see ``find_resumable_checkpoint``).
+    that a file is complete (see ``find_resumable_checkpoint``).  Files in
+    torch's legacy format (not a zip archive), which torch cannot map, are
+    read.
 
     Raises:
         FileNotFoundError: the file does not exist.
@@ -414,6 +416,7 @@ def load_checkpoint_file(filename: str, map_location=None,
                   logger='current')
         return torch.load(filename, map_location=map_location, mmap=mmap,
                           weights_only=False)  # trusted by the user
+    mmap = mmap and zipfile.is_zipfile(filename)
     try:
         with torch.serialization.safe_globals(SAFE_GLOBALS):
             checkpoint = torch.load(filename, map_location=map_location,

@@ -154,6 +154,16 @@ def test_checkpoint_from_numpy_1_loads(mmengine_checkpoint, tmp_path):
                        new['state_dict']['fc.weight'])
 
 
+def test_legacy_format_is_read_when_mapping_is_asked(tmp_path):
+    """torch cannot map a file of its legacy (pre-zip) format, such as the
+    CIFAR ResNet .th teachers: it is read instead."""
+    path = tmp_path / 'legacy.th'
+    torch.save({'state_dict': {'w': torch.arange(3.)}}, path,
+               _use_new_zipfile_serialization=False)
+    loaded = load_checkpoint_file(str(path), mmap=True)
+    assert torch.equal(loaded['state_dict']['w'], torch.arange(3.))
+
+
 def test_missing_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match='not found'):
         load_checkpoint_file(str(tmp_path / 'missing.pth'))
