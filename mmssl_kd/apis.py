@@ -9,12 +9,14 @@ import logging
 import os.path as osp
 import re
 import warnings
+from collections import OrderedDict
 from typing import Dict, Iterable, Iterator, List, Optional
 
+import torch
 from mmengine.config import Config, DictAction
 from mmengine.logging import MMLogger
 from mmengine.model import is_model_wrapper
-from mmengine.runner import Runner, load_checkpoint
+from mmengine.runner import Runner
 from torch import nn
 
 from mmssl_kd.compat import (check_config_file, load_checkpoint_file,
@@ -36,6 +38,13 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         '--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
         help='override config values, e.g. train_cfg.max_epochs=10 '
         'optim_wrapper.optimizer.lr=0.1 (a list: key="[a,b]", no spaces)')
+    add_trust_argument(parser)
+
+
+def add_trust_argument(parser: argparse.ArgumentParser) -> None:
+    """``--trust-checkpoint PATH``: files :func:`mmssl_kd.compat.
+    trust_checkpoints` lets load as full pickles (the tools without a
+    config pass ``args.trust_checkpoint`` to it themselves)."""
     parser.add_argument(
         '--trust-checkpoint', action='append', default=[], metavar='PATH',
         help='load this checkpoint as a full pickle (it may run code); only '
@@ -43,12 +52,23 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         'key `trusted_checkpoints` adds more')
 
 
+def add_allow_missing_argument(parser: argparse.ArgumentParser) -> None:
+    """``--allow-missing``, of every tool that evaluates a checkpoint with
+    a config's model (see :func:`checkpoint_state_dict`)."""
+    parser.add_argument(
+        '--allow-missing', action='store_true',
+        help="load a checkpoint whose keys do not match the config's model "
+        'all the same: the tensors that fit, the others left as built '
+        '(printed). By default such a checkpoint stops the tool')
+
+
 def add_model_comparison_arguments(parser: argparse.ArgumentParser,
                                    shown_as: str,
                                    num_per_class: int) -> None:
     """The options of the tools that compare models on an image subset
     (``--model LABEL CONFIG CHECKPOINT`` repeated, the subset, the
-    loader), plus :func:`add_config_arguments`."""
+    loader), plus :func:`add_allow_missing_argument` and
+    :func:`add_config_arguments`."""
     parser.add_argument(
         '--model', nargs=3, action='append', required=True,
         metavar=('LABEL', 'CONFIG', 'CHECKPOINT'),
@@ -67,6 +87,7 @@ def add_model_comparison_arguments(parser: argparse.ArgumentParser,
                         help='images per forward pass (default 100)')
     parser.add_argument('--num-workers', type=int, default=2,
                         help='dataloader worker processes (default 2)')
+    add_allow_missing_argument(parser)
     add_config_arguments(parser)
 
 
@@ -207,9 +228,55 @@ def build_model(cfg: Config) -> nn.Module:
         return MODELS.build(model_cfg)
 
 
-def load_model(cfg: Config, checkpoint: str) -> nn.Module:
-    """:func:`build_model`; load ``checkpoint`` (through the safe loader), or
-    for ``'random'`` initialise the weights."""
+def checkpoint_state_dict(model: nn.Module, path: str,
+                          allow_missing: bool = False,
+                          mmap: bool = False) -> Dict[str, torch.Tensor]:
+    """The tensors of the checkpoint ``path`` (its ``state_dict``, keys
+    without a wrapper's ``module.``, as MMEngine loads them) for ``model``
+    (wrapped or not), read through the safe loader (``mmap``: mapped).
+
+    Raises:
+        ValueError: the keys are not the model's (another config's
+            checkpoint): the message names the missing, unexpected and
+            mis-shaped keys.  With ``allow_missing`` a warning names them
+            instead and only the tensors that fit are returned.
+    """
+    from mmssl_kd.models.teachers import state_dict_mismatch
+    if is_model_wrapper(model):
+        model = model.module
+    checkpoint = load_checkpoint_file(path, 'cpu', mmap=mmap)
+    if not isinstance(checkpoint, dict):
+        raise ValueError(f'Checkpoint {path!r} holds a '
+                         f'{type(checkpoint).__name__}, not a state dict')
+    state = checkpoint.get('state_dict', checkpoint)
+    state = OrderedDict((re.sub(r'^module\.', '', key), value)
+                        for key, value in state.items())
+    own = model.state_dict()
+    mismatch = state_dict_mismatch(own, state, 'model', 'checkpoint')
+    if mismatch and not allow_missing:
+        raise ValueError(
+            f"Checkpoint {path!r} does not fit the config's model:"
+            f"{mismatch}\nUse the config that wrote it (the checkpoint keeps "
+            "its text in meta['cfg']), or pass --allow-missing to load the "
+            'tensors that fit and leave the others as built (the results '
+            'are then not those of the checkpoint).')
+    fitting = OrderedDict((key, value) for key, value in state.items()
+                          if key in own and value.shape == own[key].shape)
+    if mismatch:
+        warnings.warn(
+            f"--allow-missing: checkpoint {path!r} does not fit the config's "
+            f'model; {len(fitting)} of its tensors are loaded, '
+            f'{len(own) - len(fitting)} of the model keep the values they '
+            f'were built with:{mismatch}', stacklevel=2)
+    return fitting
+
+
+def load_model(cfg: Config, checkpoint: str,
+               allow_missing: bool = False) -> nn.Module:
+    """:func:`build_model`; load ``checkpoint`` (through the safe loader,
+    refusing one that does not fit unless ``allow_missing``: see
+    :func:`checkpoint_state_dict`), or for ``'random'`` initialise the
+    weights."""
     model = build_model(cfg)
     if checkpoint == 'random':
         # without a log file MMEngine prints one line per parameter
@@ -221,7 +288,9 @@ def load_model(cfg: Config, checkpoint: str) -> nn.Module:
         finally:
             logger.setLevel(level)
     else:
-        load_checkpoint(model, checkpoint, map_location='cpu')
+        model.load_state_dict(
+            checkpoint_state_dict(model, checkpoint, allow_missing),
+            strict=False)  # BN counters may be missing (teachers.py)
     return model
 
 

@@ -129,7 +129,7 @@ def compare_features(args: argparse.Namespace, part: str = 'backbone',
                           trusted=args.trust_checkpoint)
         init_default_scope(cfg.get('default_scope', 'mmssl_kd'))
         set_random_seed(args.seed)
-        model = load_model(cfg, checkpoint)
+        model = load_model(cfg, checkpoint, args.allow_missing)
         model.to('cuda' if torch.cuda.is_available() else 'cpu')
         try:
             dataloader = image_dataloader(cfg, args.split, args.num_per_class,

@@ -1,7 +1,14 @@
 """Each fix in :mod:`mmssl_kd.compat`: the failure on today's stack, then the
 fix (``shared/design/stack.md`` items 1 to 4)."""
 import builtins
+import ctypes
+import io
+import os
 import pickle
+import shutil
+import struct
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -20,11 +27,14 @@ from mmpretrain.datasets.transforms import ColorJitter as MMPretrainColorJitter
 from torch import nn
 
 from mmssl_kd import compat
-from mmssl_kd.compat import (UntrustedCheckpointError, adjust_hue,
-                             check_config_file, load_checkpoint_file,
-                             trust_checkpoints, untrust_all)
+from mmssl_kd.compat import (CorruptCheckpointError, UntrustedCheckpointError,
+                             adjust_hue, check_config_file,
+                             load_checkpoint_file, trust_checkpoints,
+                             untrust_all)
 from mmssl_kd.datasets.transforms import ColorJitter
 from mmssl_kd.registry import TRANSFORMS
+
+REPO = Path(__file__).resolve().parents[1]
 
 # ---------------------------------------------------------------------------
 # 1. checkpoints
@@ -144,6 +154,16 @@ def test_checkpoint_from_numpy_1_loads(mmengine_checkpoint, tmp_path):
                        new['state_dict']['fc.weight'])
 
 
+def test_legacy_format_is_read_when_mapping_is_asked(tmp_path):
+    """torch cannot map a file of its legacy (pre-zip) format, such as the
+    CIFAR ResNet .th teachers: it is read instead."""
+    path = tmp_path / 'legacy.th'
+    torch.save({'state_dict': {'w': torch.arange(3.)}}, path,
+               _use_new_zipfile_serialization=False)
+    loaded = load_checkpoint_file(str(path), mmap=True)
+    assert torch.equal(loaded['state_dict']['w'], torch.arange(3.))
+
+
 def test_missing_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match='not found'):
         load_checkpoint_file(str(tmp_path / 'missing.pth'))
@@ -209,6 +229,408 @@ def test_trust_only_the_named_file(tmp_path):
     with pytest.raises(UntrustedCheckpointError):
         load_checkpoint_file(str(path_a))
     assert not marker_a.exists()
+
+
+# Crafted pickles, written opcode by opcode (protocol 2, as torch.save), from
+# the globals the safe loader allows: torch's defaults and SAFE_GLOBALS.
+
+
+class Global:
+    """``GLOBAL module name``: what the unpickler looks up."""
+
+    def __init__(self, module: str, name: str):
+        self.module, self.name = module, name
+
+
+class Call:
+    """``func(*args)``: REDUCE."""
+
+    def __init__(self, func, *args):
+        self.func, self.args = func, args
+
+
+class New:
+    """``cls.__new__(cls)``: NEWOBJ."""
+
+    def __init__(self, cls):
+        self.cls = cls
+
+
+class Build:
+    """``obj`` given ``state``: BUILD (``__setstate__`` or ``__dict__``)."""
+
+    def __init__(self, obj, state):
+        self.obj, self.state = obj, state
+
+
+def opcodes(value) -> bytes:
+    """The protocol-2 opcodes that rebuild ``value`` (plain data and the
+    classes above)."""
+    if isinstance(value, Global):
+        return b'c%s\n%s\n' % (value.module.encode(), value.name.encode())
+    if isinstance(value, Call):
+        return opcodes(value.func) + opcodes(value.args) + b'R'
+    if isinstance(value, New):
+        return opcodes(value.cls) + b')\x81'
+    if isinstance(value, Build):
+        return opcodes(value.obj) + opcodes(value.state) + b'b'
+    if value is None or isinstance(value, bool):
+        return {None: b'N', True: b'\x88', False: b'\x89'}[value]
+    if isinstance(value, int):
+        data = pickle.encode_long(value)
+        return b'\x8a' + bytes([len(data)]) + data
+    if isinstance(value, str):
+        data = value.encode()
+        return b'X' + struct.pack('<I', len(data)) + data
+    if isinstance(value, bytes):  # as protocol 2 pickles bytes
+        return opcodes(Call(Global('_codecs', 'encode'),
+                            value.decode('latin1'), 'latin1'))
+    if isinstance(value, tuple):
+        return b'(' + b''.join(map(opcodes, value)) + b't'
+    if isinstance(value, list):
+        return b'](' + b''.join(map(opcodes, value)) + b'e'
+    if isinstance(value, dict):
+        return b'}(' + b''.join(opcodes(k) + opcodes(v)
+                                for k, v in value.items()) + b'u'
+    raise TypeError(value)
+
+
+def save_pickle(path: Path, value) -> Path:
+    """A torch.save zip file whose data.pkl rebuilds ``value``."""
+    torch.save({}, path)
+    with zipfile.ZipFile(path) as archive:
+        records = {name: archive.read(name) for name in archive.namelist()}
+    with zipfile.ZipFile(path, 'w') as archive:
+        for name, data in records.items():
+            if name.endswith('/data.pkl'):
+                data = b'\x80\x02' + opcodes(value) + b'.'
+            archive.writestr(name, data)
+    return path
+
+
+GETATTR = Global('builtins', 'getattr')
+HISTORY_BUFFER = Global('mmengine.logging.history_buffer', 'HistoryBuffer')
+DTYPE = Global('numpy', 'dtype')
+NDARRAY = Global('numpy', 'ndarray')
+RECONSTRUCT = Global('numpy._core.multiarray', '_reconstruct')
+SCALAR = Global('numpy._core.multiarray', 'scalar')
+TENSOR = Global('torch', 'Tensor')
+ORDERED_DICT = Global('collections', 'OrderedDict')
+
+
+def call_any(func, *args, returns=TENSOR):
+    """``func(*args)`` through torch's default-allowed
+    ``_rebuild_from_type_v2``, which calls whatever it is given (the result
+    must be of type ``returns``)."""
+    return Call(Global('torch._tensor', '_rebuild_from_type_v2'), func,
+                returns, args, {})
+
+
+def writes_marker(marker: Path) -> str:
+    """Python that creates ``marker`` and evaluates to a tensor, so that a
+    load that runs it succeeds."""
+    return (f"(open({str(marker)!r}, 'w').close(), "
+            "__import__('torch').zeros(1, 3))[1]")
+
+
+def eval_gadget(marker: Path):
+    """The reported exploit: builtins from ``getattr(getattr, '__self__')``,
+    ``eval`` from those, called by ``_rebuild_from_type_v2``: with a
+    generic getattr allowed, loading it runs the code and gives back a
+    tensor."""
+    builtins_module = Call(GETATTR, GETATTR, '__self__')
+    evaluate = Call(GETATTR, builtins_module, 'eval')
+    return {'state_dict': {'backbone.fc.weight':
+                           call_any(evaluate, writes_marker(marker))}}
+
+
+def numpy_dtype(code: str, state=None):
+    """``numpy.dtype(code, False, True)`` rebuilt with ``state`` (numpy's
+    own for a plain dtype by default), as numpy pickles a dtype."""
+    order = '|' if np.dtype(code).itemsize == 1 else '<'
+    return Build(Call(DTYPE, code, False, True),
+                 state or (3, order, None, None, None, -1, -1, 0))
+
+
+def numpy_array(dtype, shape: tuple, data: bytes):
+    return Build(Call(RECONSTRUCT, NDARRAY, (0, ), b'b'),
+                 (1, shape, dtype, False, data))
+
+
+def history_buffer_state(**changes) -> dict:
+    state = dict(max_length=10,
+                 _log_history=numpy_array(numpy_dtype('f8'), (1, ),
+                                          np.float64(0.5).tobytes()),
+                 _count_history=numpy_array(numpy_dtype('i8'), (1, ),
+                                            np.int64(1).tobytes()),
+                 statistics_methods={
+                     name: Call(GETATTR, HISTORY_BUFFER, name)
+                     for name in ('min', 'max', 'current', 'mean')})
+    state.update(changes)
+    return state
+
+
+@pytest.fixture
+def secret() -> ctypes.Array:
+    """Memory no checkpoint should be able to read."""
+    return ctypes.create_string_buffer(b'SECRET', 6)
+
+
+def reads_memory(address: int):
+    """An OrderedDict whose ``__array_interface__`` attribute (set by
+    BUILD, as torch allows for OrderedDict) points ``np.array`` at
+    ``address``."""
+    return Build(Call(ORDERED_DICT), {'__array_interface__': {
+        'shape': (6, ), 'typestr': '|u1', 'data': (address, False),
+        'version': 3}})
+
+
+def test_eval_gadget_runs_code_unless_refused(tmp_path):
+    """The reported exploit: the safe loader refuses it where plain
+    ``torch.load(weights_only=True)`` does (it allowed any getattr)."""
+    marker = tmp_path / 'ran'
+    path = save_pickle(tmp_path / 'gadget.pth', eval_gadget(marker))
+    with pytest.raises(pickle.UnpicklingError, match='GLOBAL getattr'):
+        torch.load(path, weights_only=True)
+    assert not marker.exists()
+    with pytest.raises(UntrustedCheckpointError,
+                       match=r"getattr\(getattr, '__self__'\)") as err:
+        load_checkpoint_file(str(path))
+    assert not marker.exists()
+    assert 'getattr(HistoryBuffer, NAME)' in str(err.value)
+    # the gadget is a working one: trusted, it runs
+    trust_checkpoints([str(path)])
+    loaded = load_checkpoint_file(str(path))
+    assert marker.exists()
+    assert loaded['state_dict']['backbone.fc.weight'].shape == (1, 3)
+
+
+def history_buffer_attribute(name: str):
+    return Call(GETATTR, HISTORY_BUFFER, name)
+
+
+# Each: a pickle using one allowed global beyond its checkpoint form, and a
+# part of the refusal's message.  Under the old allow-list (any getattr, the
+# real HistoryBuffer, numpy.dtype and the per-dtype classes, ndarray,
+# _reconstruct and scalar) most of them loaded: functions, module globals,
+# a HistoryBuffer holding the bytes at a memory address, dtypes with forged
+# fields, an array of object pointers made from bytes; the others failed
+# with torch's or numpy's own errors, after running what their arguments
+# ran (scalar-object: the eval gadget).
+def chains(marker: Path, address: int) -> dict:
+    min_function = history_buffer_attribute('min')
+    return {
+        # getattr beyond getattr(HistoryBuffer, statistic)
+        'getattr-init-globals': (
+            Call(GETATTR, history_buffer_attribute('__init__'),
+                 '__globals__'), r"getattr\(HistoryBuffer, '__init__'\)"),
+        'getattr-class': (history_buffer_attribute('__class__'),
+                          "'__class__'"),
+        'getattr-subclasses': (history_buffer_attribute('__subclasses__'),
+                               "'__subclasses__'"),
+        'getattr-register': (history_buffer_attribute('register_statistics'),
+                             "'register_statistics'"),
+        'getattr-statistic-globals': (Call(GETATTR, min_function,
+                                           '__globals__'),
+                                      r"getattr\(a function object"),
+        'getattr-numpy': (Call(GETATTR, NDARRAY, 'tofile'),
+                          r"getattr\(ndarray, 'tofile'\)"),
+        'getattr-dtype': (Call(GETATTR, numpy_dtype('f8'), 'type'),
+                          r"getattr\(a _DTypeState object, 'type'\)"),
+        'getattr-scalar': (
+            Call(GETATTR, Call(SCALAR, numpy_dtype('f8'), bytes(8)),
+                 '__class__'), r'getattr\(a float64 object'),
+        'statistic-called-by-reduce': (
+            Call(min_function, Build(Call(ORDERED_DICT), {})),
+            'unrecognized function'),
+        # HistoryBuffer: called, or a state that is not its own
+        'history-buffer-call-reads-memory': (
+            Call(HISTORY_BUFFER, reads_memory(address),
+                 reads_memory(address)), r'HistoryBuffer\(\.\.\.\)'),
+        'history-buffer-call-by-rebuild': (
+            call_any(HISTORY_BUFFER, [], []), r'HistoryBuffer\(\.\.\.\)'),
+        'history-buffer-foreign-method': (
+            Build(New(HISTORY_BUFFER), history_buffer_state(
+                statistics_methods={'mean': GETATTR})),
+            'statistics_methods'),
+        'history-buffer-method-renamed': (
+            Build(New(HISTORY_BUFFER), history_buffer_state(
+                statistics_methods={'evil': min_function})),
+            'statistics_methods'),
+        'history-buffer-extra-key': (
+            Build(New(HISTORY_BUFFER), history_buffer_state(
+                __array_interface__={})), 'HistoryBuffer state'),
+        'history-buffer-history-not-array': (
+            Build(New(HISTORY_BUFFER), history_buffer_state(
+                _log_history=reads_memory(address))),
+            'numpy array without its data'),
+        'history-buffer-without-state': (New(HISTORY_BUFFER),
+                                         'HistoryBuffer without its state'),
+        # numpy dtypes: another kind, or rebuilt with a forged state
+        'dtype-object': (numpy_dtype('O'), r"numpy.dtype\('O', "),
+        'dtype-structured': (Call(DTYPE, [('a', 'O')], False, True),
+                             r'numpy.dtype\(a list object'),
+        'dtype-forged-object-field': (
+            numpy_dtype('f8', (3, '|', None, ('a', ),
+                               {'a': (numpy_dtype('f8'), 0)}, 8, 1, 0)),
+            'dtype state'),
+        'dtype-forged-subarray': (
+            numpy_dtype('f8', (3, '<', (numpy_dtype('f8'), (1000, )), None,
+                               None, 8, 8, 0)), 'dtype state'),
+        'dtype-forged-flags': (
+            numpy_dtype('f8', (3, '<', None, None, None, -1, -1, 63)),
+            'dtype state'),
+        'dtype-class': (Call(Global('numpy.dtypes', 'ObjectDType')),
+                        'needs the global numpy.dtypes.ObjectDType'),
+        # numpy arrays and scalars beyond numpy's own pickles
+        'array-object-pointers': (
+            numpy_array(numpy_dtype('O'), (1, ), bytes(8)),
+            r"numpy.dtype\('O', "),
+        'array-short-data': (numpy_array(numpy_dtype('f8'), (1000, ),
+                                         bytes(8)), 'exactly its bytes'),
+        'array-constructor': (Call(NDARRAY, (1, ), 'O'),
+                              r'numpy.ndarray\(\.\.\.\)'),
+        'reconstruct-subtype': (
+            Call(RECONSTRUCT, HISTORY_BUFFER, (0, ), b'b'),
+            r"_reconstruct\(HistoryBuffer, \(0,\)"),
+        'scalar-object': (Call(SCALAR, numpy_dtype('O'), eval_gadget(marker)),
+                          r"numpy.dtype\('O', "),
+        'scalar-short-data': (Call(SCALAR, numpy_dtype('f8'), b'\x00'),
+                              'its bytes'),
+    }
+
+
+CHAINS = list(chains(Path(), 0))
+
+
+@pytest.mark.parametrize('chain', CHAINS)
+def test_chains_from_allowed_globals_are_refused(chain, tmp_path, secret):
+    marker = tmp_path / 'ran'
+    value, message = chains(marker, ctypes.addressof(secret))[chain]
+    path = save_pickle(tmp_path / f'{chain}.pth', {'meta': value})
+    with pytest.raises(pickle.UnpicklingError, match=message) as err:
+        load_checkpoint_file(str(path))
+    assert isinstance(err.value, UntrustedCheckpointError)
+    assert f'--trust-checkpoint {path}' in str(err.value)
+    assert not marker.exists()
+
+
+def test_history_buffer_and_numpy_rebuilt_as_plain_objects(tmp_path):
+    """What the stand-ins give back: a real HistoryBuffer, numpy arrays,
+    dtypes and scalars, wherever they are; saving them again writes no
+    stand-in."""
+    from mmengine.logging import HistoryBuffer
+    buffer = HistoryBuffer([1.0, 3.0], [1, 1])
+    fortran = np.asfortranarray(np.arange(6, dtype=np.float32).reshape(2, 3))
+    big_endian = np.arange(3, dtype='>i4')
+    torch.save({'buffer': buffer, 'arrays': [fortran, (big_endian, )],
+                'dtype': np.dtype('c8'), 'scalar': np.bool_(True),
+                'shared': (fortran, fortran)}, tmp_path / 'numpy.pth')
+    loaded = load_checkpoint_file(str(tmp_path / 'numpy.pth'))
+    assert type(loaded['buffer']) is HistoryBuffer
+    assert loaded['buffer'].mean() == 2.0
+    assert loaded['buffer'].statistics('max') == 3.0
+    array, (swapped, ) = loaded['arrays']
+    assert type(array) is np.ndarray and array.flags.f_contiguous
+    np.testing.assert_array_equal(array, fortran)
+    np.testing.assert_array_equal(swapped, big_endian)
+    # as numpy itself unpickles protocol 2: in native byte order
+    assert swapped.dtype == pickle.loads(pickle.dumps(big_endian, 2)).dtype
+    assert loaded['dtype'] == np.dtype('c8')
+    assert type(loaded['scalar']) is np.bool_ and loaded['scalar']
+    assert loaded['shared'][0] is loaded['shared'][1]
+    buffer = io.BytesIO()
+    torch.save(loaded, buffer)
+    assert b'mmssl_kd' not in buffer.getvalue()
+
+
+def test_mmengine_checkpoint_history_buffers_are_plain(mmengine_checkpoint):
+    from mmengine.logging import HistoryBuffer
+    hub = load_checkpoint_file(str(mmengine_checkpoint))['message_hub']
+    loss = hub['log_scalars']['train/loss']
+    assert type(loss) is HistoryBuffer and len(loss.data[0]) == 2
+    assert loss.statistics('mean') == loss.mean()
+    assert type(hub['runtime_info']['eta']) is np.float64
+
+
+# ---------------------------------------------------------------------------
+# Damaged files and what the refusal advises
+
+
+@pytest.fixture
+def damaged(mmengine_checkpoint, tmp_path) -> dict:
+    """Broken copies of a good checkpoint."""
+    data = mmengine_checkpoint.read_bytes()
+    record = data.find(b'statistics_methods')
+    flipped = bytearray(data)
+    flipped[record] ^= 0x01
+    files = {'empty': b'', 'cut in half': data[:len(data) // 2],
+             'first bytes only': data[:10], 'flipped byte': bytes(flipped),
+             'text': b'not a checkpoint\n', 'html': b'<html>404</html>'}
+    for name, content in files.items():
+        (tmp_path / f'{name}.pth').write_bytes(content)
+    return {name: str(tmp_path / f'{name}.pth') for name in files}
+
+
+@pytest.mark.parametrize('name', ['empty', 'cut in half', 'first bytes only',
+                                  'flipped byte', 'text', 'html'])
+def test_damaged_file_is_named_and_not_to_be_trusted(damaged, name):
+    with pytest.raises(CorruptCheckpointError,
+                       match='is incomplete or corrupt') as err:
+        load_checkpoint_file(damaged[name])
+    assert repr(damaged[name]) in str(err.value)
+    assert 'trust' not in str(err.value)
+    if name == 'empty':
+        assert '(0 bytes)' in str(err.value)
+
+
+def test_protocol_4_names_the_opcode(tmp_path):
+    torch.save({'w': torch.zeros(2)}, tmp_path / 'p4.pth', pickle_protocol=4)
+    with pytest.warns(UserWarning, match='pickle protocol 4'), \
+            pytest.raises(UntrustedCheckpointError,
+                          match='pickle opcode FRAME of pickle protocol 4'):
+        load_checkpoint_file(str(tmp_path / 'p4.pth'))
+
+
+def test_refused_file_in_a_tool_exits_with_the_message(tmp_path):
+    """The gadget through a tool, as a user runs it: a nonzero exit with the
+    refusal, no code run, nothing written."""
+    marker = tmp_path / 'ran'
+    path = save_pickle(tmp_path / 'gadget.pth', eval_gadget(marker))
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=str(REPO))
+    run = subprocess.run(
+        [sys.executable, str(REPO / 'tools/model_converters/'
+                             'extract_backbone.py'), str(path),
+         str(tmp_path / 'backbone.pth')], cwd=tmp_path, env=env,
+        capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert 'UntrustedCheckpointError' in run.stderr
+    assert "getattr(getattr, '__self__')" in run.stderr
+    assert not marker.exists() and not (tmp_path / 'backbone.pth').exists()
+
+
+def test_urls_go_through_the_safe_loader(tmp_path, monkeypatch):
+    """``http(s)://`` (and torchvision:// ...), which MMEngine unpickles in
+    full: downloaded into torch.hub's cache, then loaded safely."""
+    marker = tmp_path / 'ran'
+    source = save_pickle(tmp_path / 'gadget.pth', eval_gadget(marker))
+    downloads = []
+
+    def download(url, dst, progress=True):
+        downloads.append(url)
+        shutil.copy(source, dst)
+
+    monkeypatch.setattr(torch.hub, 'download_url_to_file', download)
+    monkeypatch.setattr(torch.hub, 'get_dir', lambda: str(tmp_path / 'hub'))
+    url = 'https://example.com/models/gadget.pth'
+    with pytest.raises(UntrustedCheckpointError, match='__self__'):
+        load_checkpoint(TinyModel(), url)
+    with pytest.raises(UntrustedCheckpointError, match='__self__'):
+        TinyModel(init_cfg=dict(type='Pretrained',
+                                checkpoint=url)).init_weights()
+    assert downloads == [url]  # then from the cache
+    assert (tmp_path / 'hub' / 'checkpoints' / 'gadget.pth').is_file()
+    assert not marker.exists()
 
 
 # ---------------------------------------------------------------------------

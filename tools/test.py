@@ -2,7 +2,9 @@
 
     python tools/test.py CONFIG CHECKPOINT [--out preds.pkl] ...
 
-For several GPUs use ``tools/dist_test.sh``.
+A checkpoint whose keys are not those of the config's model stops the tool
+(naming them) unless ``--allow-missing``.  For several GPUs use
+``tools/dist_test.sh``.
 """
 import argparse
 import os
@@ -11,7 +13,8 @@ import os.path as osp
 import mmssl_kd  # noqa: F401  (first: safe checkpoint loader, registries)
 from mmengine.evaluator import DumpResults
 
-from mmssl_kd.apis import add_config_arguments, load_config
+from mmssl_kd.apis import (add_allow_missing_argument, add_config_arguments,
+                           checkpoint_state_dict, load_config)
 from mmssl_kd.engine import Runner
 
 
@@ -28,6 +31,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--out', metavar='FILE.pkl',
         help='also save the raw predictions to this pickle file')
+    add_allow_missing_argument(parser)
     add_config_arguments(parser)
     parser.add_argument(
         '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -51,6 +55,9 @@ def main() -> None:
     cfg.resume = False
 
     runner = Runner.from_cfg(cfg)
+    # MMEngine loads `load_from` with strict=False, whatever fits
+    checkpoint_state_dict(runner.model, args.checkpoint, args.allow_missing,
+                          mmap=True)
     if args.out is not None:
         runner.test_evaluator.metrics.append(
             DumpResults(out_file_path=args.out))

@@ -12,7 +12,8 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from mmssl_kd.compat import load_checkpoint_file
+from mmssl_kd.compat import (UntrustedCheckpointError, load_checkpoint_file,
+                             untrust_all)
 from mmssl_kd.models.backbones import CIFARResNet
 from mmssl_kd.registry import MODELS
 
@@ -27,6 +28,16 @@ CONFIGS = REPO / 'configs' / 'benchmarks' / 'classification' / 'cifar10'
 # README.md); data/README.md gives 83.2 and 81.0
 MEASURED = {56: 83.20, 20: 81.03}
 WEIGHT_FILES = {56: 'resnet56-4bfd9763.th', 20: 'resnet20-12fca82f.th'}
+
+
+class _RunsCode:
+    """Unpickling this runs ``source`` (what a malicious checkpoint does)."""
+
+    def __init__(self, source: str):
+        self.source = source
+
+    def __reduce__(self):
+        return exec, (self.source, )
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -85,6 +96,29 @@ def test_converter_refuses_to_overwrite(th_file, tmp_path):
     assert dst.read_bytes() == b'keep me'
     result = run(str(CONVERTER), str(th_file), str(dst), '--force')
     assert result.returncode == 0, result.stderr
+    assert 'backbone.conv1.weight' in load_checkpoint_file(str(dst))[
+        'state_dict']
+
+
+def test_converter_takes_trust_checkpoint(converter, th_file, tmp_path):
+    """The loader's refusal names --trust-checkpoint SRC: the converter
+    takes it (it had no such option)."""
+    marker = tmp_path / 'ran'
+    th = torch.load(th_file, weights_only=True)
+    th['note'] = _RunsCode(f'open({str(marker)!r}, "w")')
+    evil = tmp_path / 'evil.th'
+    torch.save(th, evil)
+    dst = tmp_path / 'out.pth'
+    with pytest.raises(UntrustedCheckpointError,
+                       match=f'--trust-checkpoint {evil}'):
+        converter.main([str(evil), str(dst)])
+    assert not marker.exists() and not dst.exists()
+    try:
+        converter.main([str(evil), str(dst), '--trust-checkpoint',
+                        str(evil)])
+    finally:
+        untrust_all()
+    assert marker.exists()
     assert 'backbone.conv1.weight' in load_checkpoint_file(str(dst))[
         'state_dict']
 

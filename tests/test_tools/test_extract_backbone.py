@@ -8,10 +8,17 @@ import pytest
 import torch
 from mmengine.registry import DefaultScope
 
+from mmssl_kd.compat import UntrustedCheckpointError, untrust_all
 from mmssl_kd.registry import MODELS
 
 REPO = Path(__file__).resolve().parents[2]
 TOOL = REPO / 'tools' / 'model_converters' / 'extract_backbone.py'
+
+
+@pytest.fixture(autouse=True)
+def no_trusted_files():
+    yield
+    untrust_all()
 
 
 def load_tool():
@@ -105,3 +112,31 @@ def test_layout_timm_writes_a_weights_only_timm_vit(tmp_path):
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(model.forward_features(x), vit(x)[0])
+
+
+class _RunsCode:
+    """Unpickling this runs ``source`` (what a malicious checkpoint does)."""
+
+    def __init__(self, source: str):
+        self.source = source
+
+    def __reduce__(self):
+        return exec, (self.source, )
+
+
+def test_trusts_only_the_named_checkpoint(dogo_checkpoint, tmp_path):
+    """--trust-checkpoint PATH, as every tool takes it (it was a bare flag
+    here, and the loader's advice named a path)."""
+    _, ckpt = dogo_checkpoint
+    marker = tmp_path / 'ran'
+    checkpoint = torch.load(ckpt, weights_only=True)
+    checkpoint['meta']['note'] = _RunsCode(f'open({str(marker)!r}, "w")')
+    evil = tmp_path / 'evil.pth'
+    torch.save(checkpoint, evil)
+    out = tmp_path / 'backbone.pth'
+    tool = load_tool()
+    with pytest.raises(UntrustedCheckpointError, match='--trust-checkpoint'):
+        tool.main([str(evil), str(out), '--trust-checkpoint', str(ckpt)])
+    assert not marker.exists() and not out.exists()
+    tool.main([str(evil), str(out), '--trust-checkpoint', str(evil)])
+    assert marker.exists() and out.is_file()

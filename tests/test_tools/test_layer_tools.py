@@ -156,3 +156,31 @@ def test_tsne_missing_package_says_what_to_install(config, monkeypatch,
     with pytest.raises(SystemExit, match=f'pip install {package}'):
         tsne_tool.main(['--model', 'random', config, 'random', '--blocks',
                         '1', '--method', method])
+
+
+@pytest.fixture
+def other_checkpoint(tmp_path, checkpoint) -> str:
+    """The checkpoint without its neck, as another config's would be."""
+    state = torch.load(checkpoint, weights_only=True)['state_dict']
+    path = tmp_path / 'no_neck.pth'
+    torch.save(dict(state_dict={key: value for key, value in state.items()
+                                if not key.startswith('neck.')}), path)
+    return str(path)
+
+
+@pytest.mark.parametrize('tool,extra', [
+    (alignment_tool, ['--batch-size', '4']),
+    (tsne_tool, ['--blocks', '1', '3', '--perplexity', '3'])],
+    ids=['layer_alignment', 'tsne_layers'])
+def test_checkpoint_of_another_model_stops_unless_allow_missing(
+        tool, extra, config, other_checkpoint, tmp_path):
+    out = tmp_path / 'out.png'
+    args = ['--model', 'other', config, other_checkpoint, '--num-per-class',
+            '4', '--num-workers', '0', '--out', str(out), *extra]
+    with pytest.raises(SystemExit, match=r"(?s)does not fit the config's "
+                       r'model:.*missing keys.*neck\..*--allow-missing'):
+        tool.main(args)
+    assert not out.exists()
+    with pytest.warns(UserWarning, match=r'(?s)--allow-missing: .*neck\.'):
+        tool.main(args + ['--allow-missing'])
+    assert out.read_bytes()[:8] == PNG_HEADER

@@ -5,7 +5,8 @@ image, and for views of different images.
     python tools/analysis_tools/layer_alignment.py
         --model baseline CONFIG CHECKPOINT --model SD CONFIG CHECKPOINT
         [--split test] [--num-per-class 100] [--out alignment.png]
-        [--seed 0] [--batch-size 100] [--num-workers 2] [--cfg-options ...]
+        [--seed 0] [--batch-size 100] [--num-workers 2] [--allow-missing]
+        [--cfg-options ...]
 
 For every output of the backbone (block ``l`` of a ``MultiLayerCLSViT``,
 which returns them all) the features are L2-normalised and
@@ -22,7 +23,8 @@ dataset's own (``MultiView``) pipeline.  Every model gets the same images,
 and the augmentations are drawn from random generators reset to ``--seed``
 for each model, so models whose configs share the pipeline see exactly the
 same views.  CHECKPOINT may be ``random`` for the network at
-initialisation (also seeded).  The tool prints one row per block (columns
+initialisation (also seeded); one whose keys are not those of its config's
+model stops the tool unless ``--allow-missing``.  The tool prints one row per block (columns
 ``pos`` and ``neg`` for each model) and plots both against the block.
 """
 import argparse
@@ -115,12 +117,13 @@ def layer_alignment(model: nn.Module, dataloader: DataLoader) -> Curves:
 
 def model_alignment(cfg: Config, checkpoint: str, split: str,
                     num_per_class: int, batch_size: int, num_workers: int,
-                    seed: int) -> Curves:
-    """:func:`layer_alignment` of the model of ``cfg`` and ``checkpoint``,
-    the augmentations drawn from generators seeded with ``seed``."""
+                    seed: int, allow_missing: bool = False) -> Curves:
+    """:func:`layer_alignment` of the model of ``cfg`` and ``checkpoint``
+    (see :func:`mmssl_kd.apis.load_model` for ``allow_missing``), the
+    augmentations drawn from generators seeded with ``seed``."""
     init_default_scope(cfg.get('default_scope', 'mmssl_kd'))
     set_random_seed(seed)
-    model = load_model(cfg, checkpoint)
+    model = load_model(cfg, checkpoint, allow_missing)
     model.to('cuda' if torch.cuda.is_available() else 'cpu')
     dataloader = two_view_dataloader(cfg, split, num_per_class, batch_size,
                                      num_workers, seed)
@@ -178,7 +181,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Curves]:
         try:
             results[label] = model_alignment(
                 cfg, checkpoint, args.split, args.num_per_class,
-                args.batch_size, args.num_workers, args.seed)
+                args.batch_size, args.num_workers, args.seed,
+                args.allow_missing)
         except ValueError as err:
             sys.exit(f'{label} ({config}): {err}')
     print(f'Mean cosine similarity of the L2-normalised [CLS] token per '

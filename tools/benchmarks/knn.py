@@ -2,11 +2,13 @@
 
     python tools/benchmarks/knn.py CONFIG CHECKPOINT [--ks 10 20 200]
         [--temperature 0.07] [--part peer] [--blocks 1 2 3]
-        [--cfg-options ...] [--work-dir DIR]
+        [--allow-missing] [--cfg-options ...] [--work-dir DIR]
 
 The bank and query dataloaders (and the default ``ks`` and temperature) are
 those of the ``KNNHook`` in the config's ``custom_hooks``.  CHECKPOINT may
-be ``random`` to evaluate the network at initialisation.  The last line
+be ``random`` to evaluate the network at initialisation; a checkpoint
+whose keys are not those of the config's model stops the tool (naming
+them) unless ``--allow-missing``.  The last line
 printed is ``kNN top-1 (k=20): XX.XX``; with ``--blocks 1 2 ...`` (SDSSL's
 early exits) every block gets a table and the last line lists them.
 """
@@ -22,7 +24,8 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 import mmssl_kd  # noqa: F401  (registries, safe checkpoint loader)
-from mmssl_kd.apis import add_config_arguments, load_config, load_model
+from mmssl_kd.apis import (add_allow_missing_argument, add_config_arguments,
+                           load_config, load_model)
 from mmssl_kd.engine.hooks import KNNHook
 from mmssl_kd.evaluation import knn_evaluate, part_model
 from mmssl_kd.registry import HOOKS
@@ -50,6 +53,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         'every block, e.g. SDSSL\'s MultiLayerCLSViT: 1 2 ... 12')
     parser.add_argument('--work-dir',
                         help='write knn_results.json into this folder')
+    add_allow_missing_argument(parser)
     add_config_arguments(parser)
     return parser.parse_args(argv)
 
@@ -80,7 +84,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
     temperature = (args.temperature if args.temperature is not None else
                    hook.temperature)
 
-    model = load_model(cfg, args.checkpoint)
+    model = load_model(cfg, args.checkpoint, args.allow_missing)
     model.to('cuda' if torch.cuda.is_available() else 'cpu')
     loaders = (Runner.build_dataloader(hook.bank_cfg),
                Runner.build_dataloader(hook.query_cfg))

@@ -40,6 +40,7 @@ from mmengine.registry import init_default_scope
 
 import mmssl_kd  # noqa: F401  (registries, safe checkpoint loader)
 from mmssl_kd.apis import read_scalars
+from mmssl_kd.compat import load_checkpoint_file
 from mmssl_kd.registry import MODELS
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -192,7 +193,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
         backbone_file = osp.join(work_dir, 'backbone.pth')
         run([osp.join(TOOLS, 'model_converters', 'extract_backbone.py'),
              args.checkpoint, backbone_file, '--part', args.part])
-        state = torch.load(backbone_file, weights_only=True)['state_dict']
+        state = load_checkpoint_file(backbone_file)['state_dict']
         configs = {name: benchmark_config(path, backbone_file, pretrain,
                                           args.epochs, args.cfg_options)
                    for name, path in stages}

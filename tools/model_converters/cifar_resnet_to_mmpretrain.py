@@ -1,6 +1,7 @@
 """Convert a CIFAR ResNet ``.th`` file into an MMEngine checkpoint.
 
     python tools/model_converters/cifar_resnet_to_mmpretrain.py SRC DST
+        [--force] [--trust-checkpoint SRC]
 
 SRC is a ``torch.save`` of ``{'state_dict', 'best_prec1'}`` with
 DataParallel keys (``module.conv1.weight`` ... ``module.linear.bias``), as
@@ -15,11 +16,12 @@ written as 0 (eval-mode BN does not read them).
 import argparse
 import os
 import os.path as osp
-from typing import Dict
+from typing import Dict, List, Optional
 
 import torch
 
-from mmssl_kd.compat import load_checkpoint_file
+from mmssl_kd.apis import add_trust_argument
+from mmssl_kd.compat import load_checkpoint_file, trust_checkpoints
 from mmssl_kd.models.backbones import CIFARResNet
 
 CIFAR10_CLASSES = ('airplane', 'automobile', 'bird', 'cat', 'deer', 'dog',
@@ -61,7 +63,7 @@ def convert(src: dict, source_name: str = '') -> dict:
     return dict(state_dict=out, meta=meta)
 
 
-def main() -> None:
+def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(
         description='Convert a CIFAR ResNet .th file into an MMEngine '
         'checkpoint for MMPretrain\'s ImageClassifier.')
@@ -69,9 +71,11 @@ def main() -> None:
     parser.add_argument('dst', help='the .pth file to write')
     parser.add_argument('--force', action='store_true',
                         help='overwrite DST if it exists')
-    args = parser.parse_args()
+    add_trust_argument(parser)
+    args = parser.parse_args(argv)
     if osp.exists(args.dst) and not args.force:
         parser.error(f'{args.dst} exists; pass --force to overwrite it')
+    trust_checkpoints(args.trust_checkpoint)
     ckpt = convert(load_checkpoint_file(args.src, map_location='cpu'),
                    osp.basename(args.src))
     os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)

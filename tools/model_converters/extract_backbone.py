@@ -1,6 +1,7 @@
 """Pull one sub-model's backbone out of an mmssl_kd checkpoint.
 
     python tools/model_converters/extract_backbone.py CKPT OUT [--part peer]
+        [--layout timm] [--force] [--trust-checkpoint CKPT]
 
 ``--part backbone`` (default) is the trained model (the student, DoGo's
 first peer); ``peer`` is DoGo's second peer, ``teacher`` SEED's frozen
@@ -20,6 +21,7 @@ from typing import Dict, List, Optional
 
 import torch
 
+from mmssl_kd.apis import add_trust_argument
 from mmssl_kd.compat import load_checkpoint_file, trust_checkpoints
 from mmssl_kd.models.converters import LAYOUTS, convert_backbone
 
@@ -61,14 +63,11 @@ def main(argv: Optional[List[str]] = None) -> None:
         '(ResNet and ViT backbones)')
     parser.add_argument('--force', action='store_true',
                         help='overwrite OUT if it exists')
-    parser.add_argument('--trust-checkpoint', action='store_true',
-                        help='load CHECKPOINT as a full pickle (runs any '
-                        'code in it): only for files you trust')
+    add_trust_argument(parser)
     args = parser.parse_args(argv)
     if osp.exists(args.out) and not args.force:
         parser.error(f'{args.out} exists; pass --force to overwrite it')
-    if args.trust_checkpoint:
-        trust_checkpoints([args.checkpoint])
+    trust_checkpoints(args.trust_checkpoint)
     ckpt = load_checkpoint_file(args.checkpoint, map_location='cpu')
     state = ckpt.get('state_dict', ckpt)
     try:

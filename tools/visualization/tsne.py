@@ -6,7 +6,8 @@ coloured by class.
         [--part backbone|teacher|peer|...] [--split test]
         [--num-per-class 50] [--out tsne.png] [--force] [--seed 0]
         [--method tsne|umap] [--perplexity 30] [--batch-size 100]
-        [--num-workers 2] [--cfg-options ...] [--trust-checkpoint PATH]
+        [--num-workers 2] [--allow-missing] [--cfg-options ...]
+        [--trust-checkpoint PATH]
 
 The features are those tools/benchmarks/knn.py evaluates, L2-normalised:
 the output of the backbone of ``--part`` (``backbone``: the trained model;
@@ -23,7 +24,9 @@ coloured by class, a legend of the class names; the tool prints per model
 the silhouette score of the classes (cosine distance, in the feature
 space, not the 2-D map: higher means better separated classes), also
 shown in the panel titles.  CHECKPOINT may be ``random`` for the network
-at initialisation (seeded).  OUT is never overwritten without ``--force``.
+at initialisation (seeded); one whose keys are not those of its config's
+model stops the tool unless ``--allow-missing``.  OUT is never overwritten
+without ``--force``.
 Needs scikit-learn (``pip install scikit-learn``), and umap-learn for
 ``--method umap`` (``pip install umap-learn``).
 """

@@ -4,7 +4,8 @@
         --model baseline CONFIG CHECKPOINT --model SD CONFIG CHECKPOINT
         --blocks 1 4 8 12 [--split test] [--num-per-class 50]
         [--out tsne.png] [--seed 0] [--method tsne|umap] [--perplexity 30]
-        [--batch-size 100] [--num-workers 2] [--cfg-options ...]
+        [--batch-size 100] [--num-workers 2] [--allow-missing]
+        [--cfg-options ...]
 
 The features are the L2-normalised [CLS] tokens after the chosen blocks
 (counted from 1, as returned by ``MultiLayerCLSViT``) of single,
@@ -17,7 +18,9 @@ every model gets the same images.  The figure has one row per model and
 one column per block, points coloured by class.  The tool also prints, per
 block and model, the silhouette score of the classes (cosine distance, in
 the feature space, not the 2-D map: higher means better separated classes).
-CHECKPOINT may be ``random`` for the network at initialisation (seeded).
+CHECKPOINT may be ``random`` for the network at initialisation (seeded);
+one whose keys are not those of its config's model stops the tool unless
+``--allow-missing``.
 Needs scikit-learn (``pip install scikit-learn``), and umap-learn for
 ``--method umap``.
 """
