@@ -454,8 +454,8 @@ def _torch_ops(aug: GPUMultiViewAugment, images: torch.Tensor) -> int:
 
 def test_views_cost_a_few_hundred_torch_ops():
     """The CIFAR two-view recipe and DINO's 2 + 8 crops in a fixed number
-    of torch ops whatever the batch (here ~260 and ~610; the kornia version
-    took ~3,700 and ~13,800)."""
+    of torch ops whatever the batch (here 268 and 624; the kornia version
+    took 3,687 and 13,829)."""
     cifar = _torch_ops(_recipe('cifar'), _images(8))
     assert cifar < 400
     assert _torch_ops(_recipe('cifar'), _images(16)) == cifar
