@@ -267,6 +267,17 @@ def test_pipeline_without_multiview():
         'MultiView)' in str(err.value)
 
 
+def test_gpu_view_pipeline_without_a_leading_crop():
+    flip = dict(type='RandomFlip', prob=0.5)
+    crop = dict(type='RandomResizedCrop', scale=32)
+    with pytest.raises(ValueError) as err:
+        MODELS.build(dict(type='GPUMultiViewAugment', num_views=2,
+                          transforms=[[flip, crop]]))
+    assert "starts with RandomResizedCrop (each view is cut from the one " \
+        "image, and the crop sets its size), not 'RandomFlip'" \
+        in str(err.value)
+
+
 # ---------------------------------------------------------------------------
 # resume
 

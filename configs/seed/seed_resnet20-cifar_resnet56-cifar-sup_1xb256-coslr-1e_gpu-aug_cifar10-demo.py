@@ -2,8 +2,8 @@
 # decodes (CIFAR images are all 32x32, so they batch as they are) and packs
 # one uint8 image per sample; GPUMultiViewAugment draws the CPU recipe's
 # MoCo v2 augmentations (cifar10_seed.py's `seed_view`, unchanged) per
-# sample with kornia, then normalises. Where the kornia ops differ from the
-# CPU ones: mmssl_kd/models/data_preprocessors/gpu_augment.py.
+# sample with the project's batched torch ops, then normalises. Where they
+# differ from the CPU ones: mmssl_kd/models/data_preprocessors/gpu_augment.py.
 _base_ = [
     './seed_resnet20-cifar_resnet56-cifar-sup_1xb256-coslr-1e_cifar10-demo.py',
 ]

@@ -103,9 +103,9 @@ mokd_train_pipeline = [
 # sample; GPUMultiViewAugment then makes the views on the device. The resize
 # changes the aspect ratio BEFORE the crops (their aspect range applies to
 # the squashed image). 256 keeps the whole-image crop a mild 256 -> 224
-# shrink (kornia's resampling does not antialias); small crops are upscaled
-# more than from the full-size image. No centre crop: it would keep crops off
-# the borders. Differences of the GPU ops:
+# shrink (the GPU crop's resampling does not antialias); small crops are
+# upscaled more than from the full-size image. No centre crop: it would keep
+# crops off the borders. Differences of the GPU ops:
 # mmssl_kd/models/data_preprocessors/gpu_augment.py.
 gpu_aug_train_pipeline = [
     dict(type='LoadImageFromFile'),
