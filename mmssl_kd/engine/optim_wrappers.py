@@ -22,18 +22,30 @@ Config (``optim_wrapper``, or its top level for
 ``'stop'`` raises ``FloatingPointError`` before anything is back-propagated
 or stepped.  ``'skip'`` drops the step and goes on, at most ``max_skips``
 times in a run (then it stops as ``'stop'`` does).
+
+A diverging run need not have a non-finite loss: weights near 1e30 still
+give a finite loss when BatchNorm normalises them, while its running
+variance (which the training forward does not use) overflows to inf.  So
+the guard also checks the model's floating-point buffers after each
+forward (in the same reduction as the loss), and
+:func:`raise_if_nonfinite_weights` checks every parameter and buffer
+before each checkpoint is written (the project's ``CheckpointHook``): a
+non-finite model is never saved as a good one.
 """
 import contextlib
 import logging
 import math
-from typing import Dict, List, Optional, Tuple
+from itertools import chain
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 from mmengine.dist import all_reduce, is_distributed
 from mmengine.logging import MessageHub, print_log
+from mmengine.model import is_model_wrapper
 from mmengine.optim import AmpOptimWrapper as _MMEngineAmpOptimWrapper
 from mmengine.optim import OptimWrapper as _MMEngineOptimWrapper
+from mmengine.optim import OptimWrapperDict
 
 from mmssl_kd.registry import OPTIM_WRAPPERS
 
@@ -68,13 +80,92 @@ def _where(hub: MessageHub) -> str:
         '' if epoch is None else f' (epoch {epoch + 1})')
 
 
+def nonfinite_flags(tensors: Sequence[torch.Tensor]) -> List[bool]:
+    """For each tensor, whether it holds a NaN or inf on any process.
+
+    One fused kernel takes the max-norm of every floating-point tensor
+    (NaN or inf exactly when an element is, and it cannot overflow), and
+    one all-reduce shares the flags: every process gets the same answer
+    for one device sync.  All processes must pass the same number of
+    tensors (the same model, the same loss terms).
+    """
+    flags = [False] * len(tensors)
+    checked = [i for i, t in enumerate(tensors)
+               if t.is_floating_point() and t.numel()]
+    if not checked:
+        return flags
+    norms = torch._foreach_norm([tensors[i].detach() for i in checked],
+                                float('inf'))
+    bad = (~torch.isfinite(torch.stack(
+        [n.to(norms[0].device, torch.float32) for n in norms]))).float()
+    if is_distributed():
+        all_reduce(bad, op='max')
+    for i, value in zip(checked, bad.tolist()):
+        flags[i] = value > 0
+    return flags
+
+
+def _float_buffers(model: nn.Module) -> List[Tuple[str, torch.Tensor]]:
+    """The model's floating-point buffers, named as in its state dict."""
+    if is_model_wrapper(model):
+        model = model.module
+    return [(name, buf) for name, buf in model.named_buffers()
+            if buf.is_floating_point()]
+
+
+def _first(names: List[str], shown: int = 5) -> str:
+    more = len(names) - shown
+    return ', '.join(names[:shown]) + (f' and {more} more' if more > 0
+                                       else '')
+
+
+def nonfinite_weights(model: nn.Module) -> List[str]:
+    """The parameters and floating-point buffers of ``model`` (wrapped or
+    not) that hold a NaN or inf on any process, by state-dict name."""
+    bare = model.module if is_model_wrapper(model) else model
+    named = [(name, p) for name, p in bare.named_parameters()
+             if p.is_floating_point()] + _float_buffers(bare)
+    flags = nonfinite_flags([t for _, t in named])
+    return [name for (name, _), bad in zip(named, flags) if bad]
+
+
+def raise_if_nonfinite_weights(model: nn.Module, optim_wrapper,
+                               saving: str) -> None:
+    """Raise ``FloatingPointError`` if a parameter or buffer of ``model``
+    holds a NaN or inf (on any process), before ``saving`` is written.
+
+    The message names the tensors, the iteration, the last checkpoint
+    (kept) and the fixes; a skip hint unless ``optim_wrapper`` (or every
+    part of an ``OptimWrapperDict``) skips already.
+    """
+    bad = nonfinite_weights(model)
+    if not bad:
+        return
+    hub = MessageHub.get_current_instance()
+    wrappers = (optim_wrapper.values()
+                if isinstance(optim_wrapper, OptimWrapperDict)
+                else [optim_wrapper])
+    skips = all(getattr(w, 'nonfinite_loss', None) == 'skip'
+                for w in wrappers)
+    last = hub.get_info('last_ckpt') or 'none written yet'
+    raise FloatingPointError(
+        f'Non-finite weights {_where(hub)}: {len(bad)} parameter(s) or '
+        f'buffer(s) hold NaN or inf: {_first(bad)}. The training diverged '
+        '(the loss can stay finite while BatchNorm statistics overflow). '
+        f'Stopped before writing {saving}: no checkpoint holds these '
+        f'weights, and the last checkpoint ({last}) is kept. '
+        + FIX + ('' if skips else SKIP_HINT))
+
+
 class NonFiniteLossGuard:
     """Mixin for an MMEngine optimizer wrapper: ``update_params`` checks the
-    loss before back-propagating it.
+    loss, and the buffers the forward updated, before back-propagating.
 
-    The loss counts as non-finite if the total it is given, or any loss
-    term of the forward it belongs to, holds a NaN or inf, on any process
-    (the decision is all-reduced, so all processes stop or skip together).
+    The step counts as non-finite if the total loss it is given, any loss
+    term of the forward it belongs to, or any floating-point buffer of the
+    model after that forward (BatchNorm statistics, queues) holds a NaN or
+    inf, on any process (one fused check, all-reduced, so all processes
+    stop or skip together).
     Checking every term of the forward makes a model with several
     optimizers (DoGo, MOKD) stop before *any* part steps, and skip all its
     parts' steps, when one part's loss is bad.  The terms come from a
@@ -83,11 +174,11 @@ class NonFiniteLossGuard:
 
     Args:
         nonfinite_loss: ``'stop'`` (default): raise ``FloatingPointError``
-            naming the iteration, the epoch, the bad terms and their values;
-            the weights stay those of the last good step and no checkpoint
-            is written.  ``'skip'``: no backward, no step, gradients zeroed
-            (with ``accumulative_counts > 1`` the window's gradients so far
-            are dropped too); floating-point buffers the bad forward made
+            naming the iteration, the epoch, the bad terms and their values
+            (or the bad buffers); the parameters stay those of the last good
+            step and no checkpoint is written.  ``'skip'``: no backward, no
+            step, gradients zeroed (with ``accumulative_counts > 1`` the
+            window's gradients so far are dropped too); floating-point buffers the bad forward made
             non-finite (BatchNorm statistics, queues) get their values from
             before it back, which costs one copy of the model's buffers per
             step; a warning names the iteration and the terms, and the
@@ -110,17 +201,19 @@ class NonFiniteLossGuard:
         self.nonfinite_loss = nonfinite_loss
         self.max_skips = max_skips
         self._losses: Optional[dict] = None
+        self._named_buffers: List[Tuple[str, torch.Tensor]] = []
         self._buffers: List[Tuple[torch.Tensor, torch.Tensor]] = []
 
     @contextlib.contextmanager
     def optim_context(self, model: nn.Module):
         """The wrapper's own ``optim_context``, plus: keep the loss dict the
-        model's forward returns and, in ``'skip'`` mode, a copy of its
-        floating-point buffers."""
+        model's forward returns, its floating-point buffers and, in
+        ``'skip'`` mode, a copy of them."""
         handle = model.register_forward_hook(self._keep_losses)
+        self._named_buffers = _float_buffers(model)
         if self.nonfinite_loss == 'skip':
-            self._buffers = [(b, b.detach().clone()) for b in model.buffers()
-                             if b.is_floating_point()]
+            self._buffers = [(b, b.detach().clone())
+                             for _, b in self._named_buffers]
         try:
             with super().optim_context(model):
                 yield
@@ -134,16 +227,28 @@ class NonFiniteLossGuard:
     def update_params(self, loss: torch.Tensor,
                       step_kwargs: Optional[Dict] = None,
                       zero_kwargs: Optional[Dict] = None) -> None:
-        """MMEngine's ``OptimWrapper.update_params`` if the loss is finite;
-        else stop or skip (see the class docstring)."""
+        """MMEngine's ``OptimWrapper.update_params`` if the loss and the
+        buffers are finite; else stop or skip (see the class docstring)."""
         losses, self._losses = self._losses, None
         buffers, self._buffers = self._buffers, []
+        named, self._named_buffers = self._named_buffers, []
         terms = _loss_terms(losses)
-        if not self._any_nonfinite([loss] + sum(terms.values(), [])):
+        loss_tensors = [loss] + sum(terms.values(), [])
+        flags = nonfinite_flags(loss_tensors + [b for _, b in named])
+        if not any(flags):
             super().update_params(loss, step_kwargs, zero_kwargs)
             return
         hub = MessageHub.get_current_instance()
-        bad = f'Non-finite loss {_where(hub)}: {self._describe(loss, terms)}.'
+        bad_buffers = [name for (name, _), flag in
+                       zip(named, flags[len(loss_tensors):]) if flag]
+        if any(flags[:len(loss_tensors)]):
+            bad = (f'Non-finite loss {_where(hub)}: '
+                   f'{self._describe(loss, terms)}' + (
+                       f'; non-finite buffers: {_first(bad_buffers)}'
+                       if bad_buffers else '') + '.')
+        else:
+            bad = (f'Non-finite buffers {_where(hub)}, after a forward '
+                   f'with a finite loss: {_first(bad_buffers)}.')
         skipped = (self._count_skip(hub) if self.nonfinite_loss == 'skip'
                    else None)
         if self.nonfinite_loss == 'stop' or (
@@ -154,9 +259,10 @@ class NonFiniteLossGuard:
                    f'max_skips={self.max_skips}.')
             last = hub.get_info('last_ckpt') or 'none written yet'
             raise FloatingPointError(
-                f'{bad}{why} Stopped before the optimizer step: the weights '
-                'are those of the last good step, no checkpoint was written '
-                f'with them, and the last checkpoint ({last}) is kept. '
+                f'{bad}{why} Stopped before the optimizer step: the '
+                'parameters are those of the last good step, no checkpoint '
+                f'was written with them, and the last checkpoint ({last}) is '
+                'kept. '
                 + FIX + ('' if skipped else SKIP_HINT))
         restored = 0
         with torch.no_grad():
@@ -173,14 +279,6 @@ class NonFiniteLossGuard:
                     f'; restored {restored} buffers it had made non-finite'
                     if restored else '') + '.', logger='current',
                 level=logging.WARNING)
-
-    @staticmethod
-    def _any_nonfinite(tensors: List[torch.Tensor]) -> bool:
-        bad = torch.stack([~torch.isfinite(t.detach()).all()
-                           for t in tensors]).any().float()
-        if is_distributed():
-            all_reduce(bad, op='max')
-        return bool(bad)
 
     @staticmethod
     def _describe(loss: torch.Tensor,

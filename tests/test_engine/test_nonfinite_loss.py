@@ -1,6 +1,7 @@
 """The non-finite-loss guard of mmssl_kd's optimizer wrappers, in a Runner,
 on a single-optimizer model (``BaseModel.train_step``, as SEED) and a
-two-optimizer one (``SeparateStepsMixin``, as DoGo and MOKD)."""
+two-optimizer one (``SeparateStepsMixin``, as DoGo and MOKD); the
+non-finite-weights check before each checkpoint."""
 import glob
 import os.path as osp
 from pathlib import Path
@@ -8,6 +9,8 @@ from typing import Dict
 
 import pytest
 import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
 import torch.nn as nn
 from mmengine.hooks import Hook
 from mmengine.logging import MessageHub
@@ -20,11 +23,16 @@ from torch.utils.data import DataLoader
 from mmssl_kd.apis import read_scalars
 from mmssl_kd.compat import load_checkpoint_file
 from mmssl_kd.engine import AmpOptimWrapper, OptimWrapper
+from mmssl_kd.engine.optim_wrappers import nonfinite_weights
 from mmssl_kd.models.algorithms.separate_steps import SeparateStepsMixin
 from mmssl_kd.registry import OPTIM_WRAPPERS
 
 NAN = float('nan')
 POISONED = 5  # the iteration (counted from 1) whose batch holds NaN
+# Inputs this large give BatchNorm an inf batch variance: the normalised
+# output, so the loss, stays finite, and the running variance becomes inf
+# (as in a run whose weights diverged to ~1e30).
+HUGE = 1e30
 
 
 def iteration() -> int:
@@ -38,17 +46,18 @@ def encoder() -> nn.Module:
 
 
 class Single(BaseModel):
-    """One optimizer; ``loss_sim`` turns NaN on a poisoned batch,
-    ``loss_reg`` (weights only) stays finite."""
+    """One optimizer; ``loss_sim`` turns NaN on a poisoned batch (inputs
+    times ``poison``), ``loss_reg`` (weights only) stays finite."""
 
-    def __init__(self, poisoned=(POISONED, )):
+    def __init__(self, poisoned=(POISONED, ), poison=NAN):
         super().__init__()
         self.poisoned = set(poisoned)
+        self.poison = poison
         self.backbone = encoder()
 
     def forward(self, inputs, data_samples=None, mode='tensor'):
         if iteration() in self.poisoned:
-            inputs = inputs * NAN
+            inputs = inputs * self.poison
         z = self.backbone(inputs)
         return dict(loss_sim=z.pow(2).mean(),
                     loss_reg=1e-3 * self.backbone[1].weight.pow(2).sum())
@@ -93,8 +102,22 @@ def assert_equal(a: Dict[str, torch.Tensor], b: Dict[str, torch.Tensor]):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+class BreakWeight(Hook):
+    """Sets one weight to inf after iteration ``at``, as a step with inf
+    gradients but a finite loss would (the checkpoint hook runs later)."""
+
+    def __init__(self, at: int):
+        self.at = at
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None,
+                         outputs=None):
+        if runner.iter + 1 == self.at:
+            with torch.no_grad():
+                runner.model.backbone[1].weight[0, 0] = float('inf')
+
+
 def make_runner(work_dir: Path, model: BaseModel, record: RecordParams,
-                **optim) -> Runner:
+                hooks=(), **optim) -> Runner:
     torch.manual_seed(0)
     data = [dict(inputs=torch.randn(4)) for _ in range(8)]
     sgd = dict(optimizer=dict(type='SGD', lr=0.1))
@@ -113,7 +136,7 @@ def make_runner(work_dir: Path, model: BaseModel, record: RecordParams,
             logger=dict(type='LoggerHook', interval=1),
             checkpoint=dict(type='CheckpointHook', interval=2,
                             by_epoch=False)),
-        custom_hooks=[record],
+        custom_hooks=[record, *hooks],
         visualizer=dict(type='Visualizer',
                         vis_backends=[dict(type='LocalVisBackend')]),
         default_scope='mmssl_kd', log_level='WARNING')
@@ -197,3 +220,81 @@ def test_guard_outside_a_runner_and_bad_arguments():
                      nonfinite_loss='ignore')
     with pytest.raises(ValueError, match='max_skips'):
         OptimWrapper(torch.optim.SGD([weight], lr=1.0), max_skips=-1)
+
+
+def test_buffers_made_nonfinite_by_a_finite_loss_stop(tmp_path):
+    """The loss stays finite while BatchNorm's running variance becomes
+    inf: the guard stops before the step all the same."""
+    record = RecordParams()
+    runner = make_runner(tmp_path, Single(poison=HUGE), record)
+    with pytest.raises(FloatingPointError) as err:
+        runner.train()
+    message = str(err.value)
+    assert message.startswith(
+        f'Non-finite buffers at iteration {POISONED} (epoch 1), after a '
+        'forward with a finite loss: backbone.0.running_var.')
+    assert str(tmp_path / 'iter_4.pth') in message
+    assert 'lower the learning rate' in message and '--amp' in message
+    assert "nonfinite_loss='skip'" in message
+    assert_equal(params(runner.model), record.after[POISONED - 1])
+    assert sorted(p.name for p in tmp_path.glob('*.pth')) == [
+        'iter_2.pth', 'iter_4.pth']
+
+
+def test_buffers_made_nonfinite_by_a_finite_loss_skip(tmp_path):
+    """In skip mode that step is skipped and its buffers restored: no
+    checkpoint holds an inf."""
+    record = RecordParams()
+    runner = make_runner(tmp_path, Single(poison=HUGE), record,
+                         nonfinite_loss='skip')
+    runner.train()
+    assert runner.message_hub.get_info('skipped_steps') == 1
+    assert_equal(record.after[POISONED], record.after[POISONED - 1])
+    assert 'restored 1 buffers' in log_text(tmp_path)
+    state = load_checkpoint_file(str(tmp_path / 'iter_6.pth'))['state_dict']
+    assert all(torch.isfinite(v).all() for v in state.values())
+
+
+@pytest.mark.parametrize('mode', ['stop', 'skip'])
+def test_checkpoint_refuses_nonfinite_weights(tmp_path, mode):
+    """A weight that became inf with finite losses (after iteration 4):
+    the checkpoint of iteration 4 is not written, the run stops naming
+    the weight, and the checkpoint of iteration 2 stays the last one."""
+    runner = make_runner(tmp_path, Single(poisoned=()), RecordParams(),
+                         hooks=[BreakWeight(at=4)], nonfinite_loss=mode)
+    with pytest.raises(FloatingPointError) as err:
+        runner.train()
+    message = str(err.value)
+    assert message.startswith(
+        'Non-finite weights at iteration 4 (epoch 1): 1 parameter(s) or '
+        'buffer(s) hold NaN or inf: backbone.1.weight.')
+    assert f'Stopped before writing {tmp_path / "iter_4.pth"}' in message
+    assert f'the last checkpoint ({tmp_path / "iter_2.pth"}) is kept' \
+        in message
+    assert 'lower the learning rate' in message and '--amp' in message
+    assert ("nonfinite_loss='skip'" in message) == (mode == 'stop')
+    assert sorted(p.name for p in tmp_path.glob('*.pth')) == ['iter_2.pth']
+    assert (tmp_path / 'last_checkpoint').read_text() == str(
+        tmp_path / 'iter_2.pth')
+
+
+def nonfinite_weights_worker(rank: int, port: int, out_dir: Path) -> None:
+    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}',
+                            rank=rank, world_size=2)
+    try:
+        model = encoder()
+        if rank == 1:  # only this process diverged
+            with torch.no_grad():
+                model[0].running_var[1] = NAN
+        torch.save(nonfinite_weights(model), out_dir / f'rank{rank}.pt')
+    finally:
+        dist.destroy_process_group()
+
+
+def test_nonfinite_weights_agree_across_processes(tmp_path, free_port):
+    """Every process gets the same answer (so all stop together), even when
+    only one holds the NaN."""
+    mp.spawn(nonfinite_weights_worker, args=(free_port, tmp_path), nprocs=2)
+    for rank in range(2):
+        assert torch.load(tmp_path / f'rank{rank}.pt') == ['0.running_var']
+    assert nonfinite_weights(encoder()) == []

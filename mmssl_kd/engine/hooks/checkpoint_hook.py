@@ -24,6 +24,10 @@ When a run resumes from a checkpoint written with one optimizer group per
 parameter into merged groups (see :mod:`mmssl_kd.param_groups`), the
 hook regroups the checkpoint's parameter scheduler states to match, before
 the Runner loads them.
+
+Before each save the hook checks every parameter and buffer of the model
+(:func:`~mmssl_kd.engine.optim_wrappers.raise_if_nonfinite_weights`): a
+diverged model stops the run instead of being saved as a good checkpoint.
 """
 import logging
 import os
@@ -38,6 +42,7 @@ from mmengine.logging import print_log
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 
 from mmssl_kd.compat import UntrustedCheckpointError, load_checkpoint_file
+from mmssl_kd.engine.optim_wrappers import raise_if_nonfinite_weights
 from mmssl_kd.param_groups import (ParamGroupLayoutError,
                                    regroup_scheduler_states)
 from mmssl_kd.registry import HOOKS
@@ -179,6 +184,10 @@ class CheckpointHook(_MMEngineCheckpointHook):
     that this run did not write (an older run in the same work dir) is
     logged as a warning.
 
+    Before every save (``save_best`` ones too) all parameters and buffers
+    are checked, on every process: if one holds a NaN or inf the run stops
+    with ``FloatingPointError`` naming it, and nothing is written.
+
     Takes MMEngine's arguments.  On a non-local ``out_dir`` (``backend_args``
     for object storage, where a put is atomic anyway but a rename is not
     available) and for ``save_best`` checkpoints it saves as MMEngine does.
@@ -215,10 +224,20 @@ class CheckpointHook(_MMEngineCheckpointHook):
                 pass  # a resume fails at the optimizer's load; a
                 # load_from (weights only) needs no optimizer state
 
+    def _save_best_checkpoint(self, runner, metrics) -> None:
+        """MMEngine's, after the check for non-finite weights."""
+        if self.save_best:
+            raise_if_nonfinite_weights(runner.model, runner.optim_wrapper,
+                                       'a best checkpoint')
+        super()._save_best_checkpoint(runner, metrics)
+
     def _save_checkpoint_with_step(self, runner, step, meta) -> None:
-        """MMEngine's ``CheckpointHook._save_checkpoint_with_step``, with the
-        save made atomic and the deletion of the oldest checkpoint moved
-        after it."""
+        """MMEngine's ``CheckpointHook._save_checkpoint_with_step``, after
+        the check for non-finite weights, with the save made atomic and the
+        deletion of the oldest checkpoint moved after it."""
+        raise_if_nonfinite_weights(
+            runner.model, runner.optim_wrapper,
+            osp.join(self.out_dir, self.filename_tmpl.format(step)))
         if not isinstance(self.file_backend, LocalBackend):
             super()._save_checkpoint_with_step(runner, step, meta)
             return
