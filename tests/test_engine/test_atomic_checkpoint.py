@@ -6,7 +6,9 @@ writes a checkpoint, then resumes it; the unit tests check the same with a
 save that fails in-process, and the fallbacks of
 :func:`find_resumable_checkpoint`.
 """
+import errno
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -24,7 +26,8 @@ from mmengine.runner import Runner
 from torch.utils.data import DataLoader
 
 from mmssl_kd.compat import load_checkpoint_file
-from mmssl_kd.engine.hooks import CheckpointHook, find_resumable_checkpoint
+from mmssl_kd.engine.hooks import (CheckpointHook, checkpoint_hook,
+                                   find_resumable_checkpoint)
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / 'configs' / 'selfsup' / \
@@ -175,6 +178,50 @@ def test_failed_save_keeps_previous_checkpoint(tmp_path, monkeypatch):
     assert temp_files(tmp_path) == []  # the half file is removed
     assert load_checkpoint_file(str(tmp_path / 'iter_2.pth'))['meta'][
         'iter'] == 2
+    assert find_resumable_checkpoint(str(tmp_path)) == str(
+        tmp_path / 'iter_2.pth')
+
+
+@pytest.mark.parametrize('failing', ['checkpoint', 'last_checkpoint'])
+def test_full_disk_names_the_file_and_the_kept_checkpoint(
+        tmp_path, monkeypatch, failing):
+    """ENOSPC while writing the checkpoint of iteration 3, or the record
+    that names it: the error names the file, the free space and the
+    previous checkpoint, which stays the one to resume from."""
+    if failing == 'checkpoint':
+        put = LocalBackend.put
+
+        def full(self, obj, filepath):
+            if 'iter_3.pth' in os.path.basename(str(filepath)):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            put(self, obj, filepath)
+
+        monkeypatch.setattr(LocalBackend, 'put', full)
+        path = tmp_path / 'iter_3.pth'
+    else:
+        write = checkpoint_hook.atomic_write_text
+
+        def full(path, text):
+            if text.endswith('iter_3.pth'):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            write(path, text)
+
+        monkeypatch.setattr(checkpoint_hook, 'atomic_write_text', full)
+        path = tmp_path / 'last_checkpoint'
+    with pytest.raises(OSError) as err:
+        toy_runner(tmp_path, max_iters=4).train()
+    assert err.value.errno == errno.ENOSPC
+    message = str(err.value)
+    assert message.startswith(f'[Errno {errno.ENOSPC}] Could not write '
+                              f'{path}: No space left on device (')
+    assert re.search(r'\(\d+\.\d [GM]iB free on the file system of '
+                     f'{re.escape(str(tmp_path))}\\)', message)
+    assert (f'The previous checkpoint, {tmp_path / "iter_2.pth"}, is '
+            'intact, and `last_checkpoint` still names it.') in message
+    assert 'max_keep_ckpts' in message and '--resume' in message
+    assert temp_files(tmp_path) == []
+    assert (tmp_path / 'last_checkpoint').read_text() == str(
+        tmp_path / 'iter_2.pth')
     assert find_resumable_checkpoint(str(tmp_path)) == str(
         tmp_path / 'iter_2.pth')
 

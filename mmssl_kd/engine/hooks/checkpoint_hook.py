@@ -28,11 +28,15 @@ the Runner loads them.
 Before each save the hook checks every parameter and buffer of the model
 (:func:`~mmssl_kd.engine.optim_wrappers.raise_if_nonfinite_weights`): a
 diverged model stops the run instead of being saved as a good checkpoint.
+A save that fails with an ``OSError`` (``ENOSPC``: the disk is full)
+raises one that names the file, the free space, and the previous
+checkpoint, which is intact.
 """
 import logging
 import os
 import os.path as osp
 import re
+import shutil
 from typing import List, Optional, Set
 
 from mmengine.dist import is_main_process
@@ -85,6 +89,18 @@ def atomic_write_text(path: str, text: str) -> None:
     with open(temp, 'w', encoding='utf-8') as f:
         f.write(text)
     commit(temp, path)
+
+
+def free_space(folder: str) -> str:
+    """'12.3 GiB free on the file system of <folder>', or that it is
+    unknown."""
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return f'free space on the file system of {folder} unknown'
+    size = (f'{free / 2**30:.1f} GiB' if free >= 2**30 else
+            f'{free / 2**20:.1f} MiB')
+    return f'{size} free on the file system of {folder}'
 
 
 def is_loadable(path: str) -> bool:
@@ -186,7 +202,10 @@ class CheckpointHook(_MMEngineCheckpointHook):
 
     Before every save (``save_best`` ones too) all parameters and buffers
     are checked, on every process: if one holds a NaN or inf the run stops
-    with ``FloatingPointError`` naming it, and nothing is written.
+    with ``FloatingPointError`` naming it, and nothing is written.  An
+    ``OSError`` while writing (``ENOSPC``: the disk is full) is raised
+    again with the file's name, the free space and the previous
+    checkpoint, which is left intact.
 
     Takes MMEngine's arguments.  On a non-local ``out_dir`` (``backend_args``
     for object storage, where a put is atomic anyway but a rename is not
@@ -241,6 +260,7 @@ class CheckpointHook(_MMEngineCheckpointHook):
         if not isinstance(self.file_backend, LocalBackend):
             super()._save_checkpoint_with_step(runner, step, meta)
             return
+        previous = runner.message_hub.get_info('last_ckpt')
         expired = None
         if self.max_keep_ckpts > 0 and not (
                 self.keep_ckpt_ids and self.keep_ckpt_ids[-1] == step):
@@ -264,9 +284,12 @@ class CheckpointHook(_MMEngineCheckpointHook):
                 save_param_scheduler=self.save_param_scheduler, meta=meta,
                 by_epoch=self.by_epoch, backend_args=self.backend_args,
                 **self.args)
-        except BaseException:
+        except BaseException as err:
             if main and osp.exists(temp):
                 os.remove(temp)
+            if isinstance(err, OSError):
+                raise self._save_error(err, self.last_ckpt, previous) \
+                    from err
             raise
         if not main:  # Runner.save_checkpoint wrote on the main process only
             return
@@ -274,14 +297,38 @@ class CheckpointHook(_MMEngineCheckpointHook):
             runner.logger.warning(
                 f'Replacing {self.last_ckpt}, which an earlier run left in '
                 'this work dir.')
-        commit(temp, self.last_ckpt)
+        try:
+            commit(temp, self.last_ckpt)  # fsync can meet a full disk too
+        except OSError as err:
+            if osp.exists(temp):
+                os.remove(temp)
+            raise self._save_error(err, self.last_ckpt, previous) from err
         self._written.add(self.last_ckpt)
-        atomic_write_text(osp.join(runner.work_dir, 'last_checkpoint'),
-                          self.last_ckpt)
+        record = osp.join(runner.work_dir, 'last_checkpoint')
+        try:
+            atomic_write_text(record, self.last_ckpt)
+        except OSError as err:
+            raise self._save_error(err, record, previous) from err
         if expired is not None:
             path = osp.join(self.out_dir, self.filename_tmpl.format(expired))
             if osp.isfile(path):
                 os.remove(path)
+
+    def _save_error(self, err: OSError, path: str,
+                    previous: Optional[str]) -> OSError:
+        """``err`` (same errno) with the file being written, the free
+        space, and the checkpoint that is still the last one."""
+        kept = (f'The previous checkpoint, {previous}, is intact, and '
+                '`last_checkpoint` still names it.' if previous else
+                'No earlier checkpoint of this run exists.')
+        message = (
+            f'Could not write {path}: '
+            f'{err.strerror or err} ({free_space(self.out_dir)}). {kept} '
+            'Free some space, or write the checkpoints elsewhere '
+            '(default_hooks.checkpoint.out_dir) or fewer of them '
+            '(default_hooks.checkpoint.max_keep_ckpts), then resume with '
+            '`tools/train.py CONFIG --resume`.')
+        return OSError(err.errno, message) if err.errno else OSError(message)
 
     def _remove_temp_files(self, runner) -> None:
         for folder in {self.out_dir, runner.work_dir}:
