@@ -10,7 +10,7 @@ import os.path as osp
 import re
 import warnings
 from collections import OrderedDict
-from typing import Dict, Iterable, Iterator, List, Optional
+from typing import Any, Dict, Iterable, Iterator, List, Optional
 
 import torch
 from mmengine.config import Config, DictAction
@@ -32,12 +32,46 @@ _UNEXPECTED_ARGUMENT = re.compile(
     r"(\w+)\.__init__\(\) got an unexpected keyword argument '(\w+)'")
 
 
+class ConfigOptionsAction(DictAction):
+    """MMEngine's ``DictAction`` (``--cfg-options KEY=VALUE ...``), keeping
+    the spaces inside a value.
+
+    MMEngine deletes every space of a value before parsing it, so
+    ``load_from="/x/my ckpt.pth"`` silently became ``/x/myckpt.pth``.  Here
+    only the spaces at the ends of a value and around the brackets and
+    commas of a list or tuple go; the others stay in the strings they are
+    part of.  Numbers, ``True``/``False``, ``None``, lists, tuples and
+    quotes parse as in MMEngine.
+    """
+
+    _AROUND_SEPARATORS = re.compile(r' *([,()\[\]]) *')
+    _SPACE = '\0'  # stands for a kept space; no command-line value holds it
+
+    @staticmethod
+    def _parse_iterable(val: str) -> Any:
+        spaced = ConfigOptionsAction._AROUND_SEPARATORS.sub(r'\1',
+                                                           val.strip(' '))
+        return ConfigOptionsAction._restore_spaces(DictAction._parse_iterable(
+            spaced.replace(' ', ConfigOptionsAction._SPACE)))
+
+    @staticmethod
+    def _restore_spaces(value: Any) -> Any:
+        if isinstance(value, str):
+            return value.replace(ConfigOptionsAction._SPACE, ' ')
+        if isinstance(value, (list, tuple)):
+            return type(value)(ConfigOptionsAction._restore_spaces(v)
+                               for v in value)
+        return value
+
+
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """``--cfg-options`` and ``--trust-checkpoint``, as every tool has them."""
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
+        '--cfg-options', nargs='+', action=ConfigOptionsAction,
+        metavar='KEY=VALUE',
         help='override config values, e.g. train_cfg.max_epochs=10 '
-        'optim_wrapper.optimizer.lr=0.1 (a list: key="[a,b]", no spaces)')
+        'optim_wrapper.optimizer.lr=0.1 (a list: key="[a,b]"; quote a value '
+        'with spaces: "load_from=/x/my ckpt.pth")')
     add_trust_argument(parser)
 
 

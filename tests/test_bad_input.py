@@ -1,5 +1,6 @@
 """Bad input fails early with a message that names the bad thing and says
 what to do: one test per row of docs/troubleshooting.md."""
+import argparse
 import importlib.util
 import sys
 import warnings
@@ -9,11 +10,12 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 
-from mmssl_kd.apis import (build_model, check_resume_checkpoint,
-                           config_error_hints, load_config)
+from mmssl_kd.apis import (add_config_arguments, build_model,
+                           check_resume_checkpoint, config_error_hints,
+                           load_config)
 from mmssl_kd.datasets import ImageFolder
 from mmssl_kd.models import FrozenTeacher
 from mmssl_kd.registry import DATASETS, MODELS, TRANSFORMS
@@ -199,6 +201,44 @@ def test_no_recipe_has_a_misspelled_top_level_key():
         for path in sorted((REPO / 'configs').rglob('*.py')):
             if '_base_' not in path.parts:
                 load_config(str(path))
+
+
+# ---------------------------------------------------------------------------
+# --cfg-options
+
+
+def cfg_options(*values: str, action=None) -> dict:
+    """``--cfg-options VALUES`` as every tool parses them (or with
+    ``action``)."""
+    parser = argparse.ArgumentParser()
+    if action is None:
+        add_config_arguments(parser)
+    else:
+        parser.add_argument('--cfg-options', nargs='+', action=action)
+    return parser.parse_args(['--cfg-options', *values]).cfg_options
+
+
+@pytest.mark.parametrize('value,expected', [
+    ('/x/my ckpt.pth', '/x/my ckpt.pth'),
+    ('"/x/my ckpt.pth"', '/x/my ckpt.pth'),
+    (' data/my data ', 'data/my data'),
+    ('[/a b/c.pth, d]', ['/a b/c.pth', 'd']),
+    ('(my model, 2)', ('my model', 2)),
+])
+def test_cfg_options_keep_spaces_inside_values(value, expected):
+    """MMEngine's DictAction deleted them: ``/x/myckpt.pth``."""
+    assert cfg_options(f'load_from={value}') == {'load_from': expected}
+    assert cfg_options(f'load_from={value}', action=DictAction) != {
+        'load_from': expected}
+
+
+@pytest.mark.parametrize('value', [
+    '[a,b]', '[a, b]', 'a,b', '1', '-2', '1.5', '1e-3', 'True', 'false',
+    'None', '(1,2)', '"(1,2)"', '( 1 , 2 )', "'x'", '[(1, 2), [a, b], c]',
+    '"[(1,2),[a,b],c]"', 'data/cifar10', '[]'])
+def test_cfg_options_parse_as_mmengine_does(value):
+    assert cfg_options(f'key={value}') == cfg_options(f'key={value}',
+                                                      action=DictAction)
 
 
 # ---------------------------------------------------------------------------

@@ -35,11 +35,11 @@ import sys
 from typing import Dict, List, Optional, Tuple
 
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 import mmssl_kd  # noqa: F401  (registries, safe checkpoint loader)
-from mmssl_kd.apis import read_scalars
+from mmssl_kd.apis import ConfigOptionsAction, read_scalars
 from mmssl_kd.compat import load_checkpoint_file
 from mmssl_kd.registry import MODELS
 
@@ -70,7 +70,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--no-knn', action='store_true',
                         help='leave out the kNN step')
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction, default={},
+        '--cfg-options', nargs='+', action=ConfigOptionsAction, default={},
         help='settings for every benchmark config, e.g. '
         'train_dataloader.num_workers=2')
     args = parser.parse_args(argv)
