@@ -178,12 +178,13 @@ class NonFiniteLossGuard:
             (or the bad buffers); the parameters stay those of the last good
             step and no checkpoint is written.  ``'skip'``: no backward, no
             step, gradients zeroed (with ``accumulative_counts > 1`` the
-            window's gradients so far are dropped too); floating-point buffers the bad forward made
-            non-finite (BatchNorm statistics, queues) get their values from
-            before it back, which costs one copy of the model's buffers per
-            step; a warning names the iteration and the terms, and the
-            scalar ``skipped_steps`` (iterations skipped in the run, kept
-            across resumes) is logged.
+            window's gradients so far are dropped too); floating-point
+            buffers the bad forward made non-finite (BatchNorm statistics,
+            queues) get their values from before it back, which costs one
+            copy of the model's buffers per step; a warning names the
+            iteration and the terms (or buffers), and the scalar
+            ``skipped_steps`` (iterations skipped in the run, kept across
+            resumes) is logged.
         max_skips: In ``'skip'`` mode, stop at the non-finite loss after
             this many skipped iterations; ``None`` never stops.
     """
