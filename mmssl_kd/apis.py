@@ -14,10 +14,13 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional
 
 import torch
 from mmengine.config import Config, DictAction
+from mmengine.hooks import CheckpointHook, EMAHook
 from mmengine.logging import MMLogger
 from mmengine.model import is_model_wrapper
+from mmengine.registry import HOOKS, MODELS
 from mmengine.runner import Runner
 from torch import nn
+from torch.utils.data import DataLoader
 
 from mmssl_kd.compat import (check_config_file, load_checkpoint_file,
                              trust_checkpoints)
@@ -30,6 +33,16 @@ _OTHER_TOP_LEVEL_KEYS = ('model_wrapper_cfg', 'sync_bn',
                          'runner_type', 'trusted_checkpoints', 'speed_cfg')
 _UNEXPECTED_ARGUMENT = re.compile(
     r"(\w+)\.__init__\(\) got an unexpected keyword argument '(\w+)'")
+#: What MMEngine 0.10.7's ``CheckpointHook`` passes to
+#: ``Runner.save_checkpoint`` itself, besides its ``**kwargs``.
+_PASSED_BY_CHECKPOINT_HOOK = ('out_dir', 'filename', 'file_client_args',
+                              'save_optimizer', 'save_param_scheduler',
+                              'meta', 'by_epoch', 'backend_args')
+#: Dataloader keys that ``Runner.build_dataloader`` reads itself, besides
+#: ``DataLoader``'s arguments.
+_DATALOADER_EXTRAS = ('num_batch_per_epoch', 'disable_subprocess_warning')
+#: The keys of ``env_cfg``, as ``Runner.setup_env`` reads them.
+_ENV_CFG_KEYS = ('cudnn_benchmark', 'mp_cfg', 'dist_cfg', 'resource_limit')
 
 
 class ConfigOptionsAction(DictAction):
@@ -207,10 +220,109 @@ def unknown_argument_hint(err: TypeError) -> Optional[str]:
             and match[1] in {c.__name__ for c in built.__mro__}):
         return None
     key, name, valid = match[2], built.__name__, _init_arguments(built)
-    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
-    guess = f' Did you mean `{close[0]}`?' if close else ''
     return (f"Config key `{key}` in the dict with type='{name}' is not an "
-            f'argument of {name}.{guess} {name} takes: {", ".join(valid)}.')
+            f'argument of {name}.{_guess(key, valid)} {name} takes: '
+            f'{", ".join(valid)}.')
+
+
+def _guess(key: str, valid: List[str]) -> str:
+    """' Did you mean `closest`?' (difflib), or ''."""
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+    return f' Did you mean `{close[0]}`?' if close else ''
+
+
+def _unknown_keys(keys: Iterable[str], where: str, valid: List[str],
+                  reader: str) -> List[str]:
+    """One line per key not in ``valid``: the key, what does not read it
+    (``reader``), the closest valid key and all of them."""
+    return [f'Config key `{where}.{key}` is not read by {reader}.'
+            f'{_guess(key, valid)} Valid keys: {", ".join(valid)}.'
+            for key in keys if key not in valid]
+
+
+def _hook_kwargs(hook: type, cfg: dict,
+                 runner_cls: type) -> Optional[List[str]]:
+    """The keys that the ``**kwargs`` of ``hook``'s ``__init__`` consume;
+    None where unknown (such keys pass unchecked).
+
+    MMEngine's ``CheckpointHook`` hands them to ``Runner.save_checkpoint``
+    with the arguments it passes itself (so with MMEngine's Runner no key
+    is left), ``EMAHook`` to its averaging model's ``__init__``.
+    """
+    if issubclass(hook, CheckpointHook):
+        params = inspect.signature(runner_cls.save_checkpoint).parameters
+        if any(p.kind == p.VAR_KEYWORD for p in params.values()):
+            return None
+        return [name for name in params if name != 'self'
+                and name not in _PASSED_BY_CHECKPOINT_HOOK]
+    if issubclass(hook, EMAHook):
+        ema = cfg.get('ema_type', 'ExponentialMovingAverage')
+        ema = MODELS.get(ema) if isinstance(ema, str) else ema
+        return None if not inspect.isclass(ema) else [
+            name for name in _init_arguments(ema) if name != 'model']
+    return None
+
+
+def _unknown_hook_keys(cfg: dict, where: str,
+                       runner_cls: type) -> List[str]:
+    """:func:`_unknown_keys` for a hook whose ``__init__`` takes
+    ``**kwargs`` (the registry builds it with any key)."""
+    hook = cfg.get('type')
+    hook = HOOKS.get(hook) if isinstance(hook, str) else hook
+    if not inspect.isclass(hook):
+        return []
+    consumed = _hook_kwargs(hook, cfg, runner_cls)
+    if consumed is None:
+        return []
+    reader = hook.__name__ + (
+        ' (it hands its other keys to Runner.save_checkpoint, which would '
+        'fail at the first save)' if issubclass(hook, CheckpointHook) else '')
+    keys = [key for key in cfg if key not in ('type', 'priority')]
+    return _unknown_keys(keys, where, _init_arguments(hook) + consumed,
+                         reader)
+
+
+def check_config_keys(cfg: Config, runner_cls: type = Runner) -> None:
+    """Refuse keys that nothing reads, before training starts.
+
+    The registry builds a hook whose ``__init__`` takes ``**kwargs`` with
+    any key (``default_hooks.checkpoint.intervl`` failed at the first save,
+    after a whole epoch); ``DataLoader`` raised a bare ``TypeError`` for
+    ``train_dataloader.batch_sise`` once the loop was built; the Runner
+    ignores an unknown ``env_cfg`` key.  Checked: the hooks in
+    ``default_hooks`` and ``custom_hooks`` (against the keys their
+    ``**kwargs`` really reach, :func:`_hook_kwargs`), the train, val and
+    test dataloaders and the hooks' ``*_dataloader`` dicts, and
+    ``env_cfg``.  ``runner_cls`` is the Runner class that saves the
+    checkpoints.
+
+    Raises:
+        ValueError: one line per unknown key, with the closest valid key
+            and all of them.
+    """
+    hooks = [(f'default_hooks.{name}', hook) for name, hook in
+             (cfg.get('default_hooks') or {}).items()]
+    hooks += [(f'custom_hooks[{i}]', hook)
+              for i, hook in enumerate(cfg.get('custom_hooks') or [])]
+    hooks = [(where, hook) for where, hook in hooks if isinstance(hook, dict)]
+    loaders = [(key, cfg.get(key)) for key in
+               ('train_dataloader', 'val_dataloader', 'test_dataloader')]
+    loaders += [(f'{where}.{key}', value) for where, hook in hooks
+                for key, value in hook.items()
+                if key.endswith('dataloader')]
+    loader_keys = _init_arguments(DataLoader) + list(_DATALOADER_EXTRAS)
+    problems = sum((_unknown_hook_keys(hook, where, runner_cls)
+                    for where, hook in hooks), [])
+    problems += sum((_unknown_keys(loader, where, loader_keys,
+                                   "the Runner's dataloader")
+                     for where, loader in loaders
+                     if isinstance(loader, dict)), [])
+    env_cfg = cfg.get('env_cfg')
+    if isinstance(env_cfg, dict):
+        problems += _unknown_keys(env_cfg, 'env_cfg', list(_ENV_CFG_KEYS),
+                                  'the Runner (it would be ignored)')
+    if problems:
+        raise ValueError('\n'.join(problems))
 
 
 @contextlib.contextmanager

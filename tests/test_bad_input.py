@@ -14,8 +14,8 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 
 from mmssl_kd.apis import (add_config_arguments, build_model,
-                           check_resume_checkpoint, config_error_hints,
-                           load_config)
+                           check_config_keys, check_resume_checkpoint,
+                           config_error_hints, load_config)
 from mmssl_kd.datasets import ImageFolder
 from mmssl_kd.models import FrozenTeacher
 from mmssl_kd.registry import DATASETS, MODELS, TRANSFORMS
@@ -201,6 +201,91 @@ def test_no_recipe_has_a_misspelled_top_level_key():
         for path in sorted((REPO / 'configs').rglob('*.py')):
             if '_base_' not in path.parts:
                 load_config(str(path))
+
+
+@pytest.mark.parametrize('cfg,message', [
+    (dict(default_hooks=dict(checkpoint=dict(type='CheckpointHook',
+                                             intervl=2))),
+     'Config key `default_hooks.checkpoint.intervl` is not read by '
+     'CheckpointHook (it hands its other keys to Runner.save_checkpoint, '
+     'which would fail at the first save). Did you mean `interval`? Valid '
+     'keys: interval, by_epoch, '),
+    (dict(custom_hooks=[dict(type='EMAHook', momentm=0.01)]),
+     'Config key `custom_hooks[0].momentm` is not read by EMAHook. Did you '
+     'mean `momentum`? Valid keys: ema_type, '),
+    (dict(train_dataloader=dict(batch_sise=8)),
+     "Config key `train_dataloader.batch_sise` is not read by the Runner's "
+     'dataloader. Did you mean `batch_size`? Valid keys: dataset, '
+     'batch_size, '),
+    (dict(custom_hooks=[dict(type='KNNHook', bank_dataloader=dict(
+        num_worker=2))]),
+     'Config key `custom_hooks[0].bank_dataloader.num_worker` is not read '
+     "by the Runner's dataloader. Did you mean `num_workers`?"),
+    (dict(env_cfg=dict(cudnn_benchmrk=True)),
+     'Config key `env_cfg.cudnn_benchmrk` is not read by the Runner (it '
+     'would be ignored). Did you mean `cudnn_benchmark`? Valid keys: '
+     'cudnn_benchmark, mp_cfg, dist_cfg, resource_limit.'),
+])
+def test_unknown_key_of_a_hook_dataloader_or_env_cfg(cfg, message):
+    """Keys that a ``**kwargs`` or a plain dict would take silently."""
+    with pytest.raises(ValueError) as err:
+        check_config_keys(Config(cfg))
+    assert str(err.value).startswith(message)
+
+
+def test_known_keys_pass_and_all_unknown_keys_are_listed():
+    check_config_keys(Config(dict(
+        default_hooks=dict(checkpoint=dict(
+            type='CheckpointHook', interval=2, priority='VERY_LOW'),
+            logger=None),
+        custom_hooks=[dict(type='EMAHook', momentum=0.01, update_buffers=True),
+                      dict(type='CollapseMonitorHook')],
+        train_dataloader=dict(batch_size=2, num_batch_per_epoch=3,
+                              sampler=dict(type='DefaultSampler')),
+        env_cfg=dict(cudnn_benchmark=True, dist_cfg=dict(backend='gloo')))))
+    with pytest.raises(ValueError) as err:
+        check_config_keys(Config(dict(
+            train_dataloader=dict(batch_sise=2, shufle=True),
+            env_cfg=dict(cudnn_benchmrk=True))))
+    assert [line.split('`')[1] for line in str(err.value).splitlines()] == [
+        'train_dataloader.batch_sise', 'train_dataloader.shufle',
+        'env_cfg.cudnn_benchmrk']
+
+
+def test_no_recipe_has_an_unknown_key():
+    for path in sorted((REPO / 'configs').rglob('*.py')):
+        if '_base_' not in path.parts:
+            cfg = load_config(str(path))
+            init_default_scope(cfg.get('default_scope', 'mmssl_kd'))
+            check_config_keys(cfg)
+
+
+def test_train_refuses_an_unknown_key_before_training(tmp_path, monkeypatch,
+                                                       tiny_image_folder):
+    """``tools/train.py`` stops when the Runner is built: no iteration, no
+    checkpoint (the misspelled key failed at the first save)."""
+    pipeline = [dict(type='LoadImageFromFile'),
+                dict(type='MultiView', num_views=1,
+                     transforms=[[dict(type='RandomFlip', prob=0.5)]]),
+                dict(type='PackInputs')]
+    config = ("default_scope = 'mmssl_kd'\n"
+              f'model = {seed_cfg(queue_len=64)!r}\n'
+              'train_dataloader = dict(batch_size=2, dataset=dict('
+              f"type='ImageFolder', data_root={str(tiny_image_folder)!r}, "
+              f"pipeline={pipeline!r}), sampler=dict(type='DefaultSampler'), "
+              "collate_fn=dict(type='default_collate'))\n"
+              "optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.1))\n"
+              "train_cfg = dict(type='IterBasedTrainLoop', max_iters=1)\n"
+              "default_hooks = dict(checkpoint=dict(type='CheckpointHook', "
+              'interval=1, by_epoch=False))\n')
+    (tmp_path / 'seed.py').write_text(config)
+    monkeypatch.setattr(sys, 'argv', [
+        'train.py', str(tmp_path / 'seed.py'), '--work-dir',
+        str(tmp_path / 'run'), '--cfg-options',
+        'default_hooks.checkpoint.intervl=1'])
+    with pytest.raises(ValueError, match='Did you mean `interval`'):
+        _train_tool().main()
+    assert not list((tmp_path / 'run').glob('*.pth'))
 
 
 # ---------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""MMEngine's Runner, with the model's speed switches (``speed_cfg``) and
-device-resident datasets."""
+"""MMEngine's Runner, with the model's speed switches (``speed_cfg``),
+device-resident datasets and start-up checks."""
 import copy
 from typing import Dict, Optional, Union
 
@@ -9,6 +9,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner as _MMEngineRunner
 from torch.utils.data import DataLoader
 
+from mmssl_kd.apis import check_config_keys
 from mmssl_kd.datasets import (DeviceDataLoader, DeviceImageDataset,
                                build_device_dataloader)
 from mmssl_kd.registry import DATA_SAMPLERS, DATASETS, RUNNERS
@@ -29,7 +30,15 @@ class Runner(_MMEngineRunner):
     a :class:`~mmssl_kd.datasets.DeviceDataLoader` (training and the kNN
     monitor).  ``tools/train.py`` and ``tools/test.py`` use it;
     ``'mmengine.Runner'`` names the original.
+
+    Once built, it refuses config keys that nothing would read
+    (:func:`mmssl_kd.apis.check_config_keys`: hooks, dataloaders,
+    ``env_cfg``).
     """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        check_config_keys(self.cfg, type(self))
 
     def _speed_cfg(self) -> dict:
         options = dict(self.cfg.get('speed_cfg') or {})
