@@ -10,13 +10,17 @@ import cv2
 import numpy as np
 import pytest
 import torch
+import torch.nn as nn
 from mmengine.config import Config, DictAction
+from mmengine.model import BaseModel
 from mmengine.registry import init_default_scope
+from torch.utils.data import DataLoader
 
 from mmssl_kd.apis import (add_config_arguments, build_model,
                            check_config_keys, check_resume_checkpoint,
                            config_error_hints, load_config)
 from mmssl_kd.datasets import ImageFolder
+from mmssl_kd.engine import Runner
 from mmssl_kd.models import FrozenTeacher
 from mmssl_kd.registry import DATASETS, MODELS, TRANSFORMS
 
@@ -286,6 +290,117 @@ def test_train_refuses_an_unknown_key_before_training(tmp_path, monkeypatch,
     with pytest.raises(ValueError, match='Did you mean `interval`'):
         _train_tool().main()
     assert not list((tmp_path / 'run').glob('*.pth'))
+
+
+# ---------------------------------------------------------------------------
+# batch size
+
+
+class WithBatchNorm(BaseModel):
+    """A linear layer and a BatchNorm1d: fails on a batch of one."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4))
+
+    def forward(self, inputs, data_samples=None, mode='tensor'):
+        return dict(loss=self.net(inputs).pow(2).mean())
+
+
+def toy_runner(work_dir: Path, samples: int, batch_size: int,
+               drop_last: bool = False, name: str = 'toy.py',
+               by_epoch: bool = True, **kwargs) -> Runner:
+    """The project's Runner on ``samples`` random vectors, one epoch (or
+    two iterations), its config named ``name``."""
+    data = [dict(inputs=torch.randn(4)) for _ in range(samples)]
+    loop = (dict(by_epoch=True, max_epochs=1) if by_epoch else
+            dict(by_epoch=False, max_iters=2))
+    return Runner(
+        model=WithBatchNorm(), work_dir=str(work_dir),
+        train_dataloader=DataLoader(data, batch_size=batch_size,
+                                    drop_last=drop_last),
+        train_cfg=loop,
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
+        cfg=Config(dict(), cfg_text='# a toy\n',
+                   filename=str(work_dir / name)),
+        experiment_name=f'toy_{work_dir.name}', default_scope='mmssl_kd',
+        **kwargs)
+
+
+def log_text(work_dir: Path) -> str:
+    return ''.join(p.read_text() for p in work_dir.glob('*/*.log'))
+
+
+@pytest.mark.parametrize('by_epoch', [True, False])
+def test_batch_larger_than_the_dataset(tmp_path, by_epoch):
+    """MMEngine trained nothing, saved epoch_1.pth and exited with 0 (the
+    iteration-based loop stopped on a bare StopIteration)."""
+    runner = toy_runner(tmp_path, samples=10, batch_size=16, drop_last=True,
+                        by_epoch=by_epoch)
+    with pytest.raises(ValueError) as err:
+        runner.train()
+    assert str(err.value) == (
+        'train_dataloader gives no batch, so the run would train nothing: '
+        'its dataset has 10 samples; each of the 1 process(es) gets 10, '
+        'fewer than batch_size=16 (a batch per process), and drop_last=True '
+        'drops that short batch. Lower train_dataloader.batch_size to at '
+        'most 10, set train_dataloader.drop_last=False, or use more data (or '
+        'fewer processes).')
+    assert not list(tmp_path.glob('*.pth'))  # MMEngine saved epoch_1.pth
+
+
+def test_empty_dataset(tmp_path):
+    with pytest.raises(ValueError, match='its dataset is empty. Check '
+                       r'train_dataloader.dataset \(data_root'):
+        toy_runner(tmp_path, samples=0, batch_size=2).train()
+
+
+@pytest.mark.parametrize('name,auto_scale_lr,warning', [
+    ('toy_8xb2-coslr-1e_demo.py', None,
+     'The global batch is 2 (2 per process x 1 process(es)), but the config '
+     'was written for 8 process(es) x 2 (8xb2 in its name). The learning '
+     "rate is the config's, tuned for 16: set auto_scale_lr = "
+     'dict(base_batch_size=16) and pass --auto-scale-lr to scale it by '
+     '2/16, or run with a global batch of 16.'),
+    ('toy.py', dict(base_batch_size=8),
+     'The global batch is 2 (2 per process x 1 process(es)), but the config '
+     'was written for a global batch of 8 (auto_scale_lr.base_batch_size). '
+     "The learning rate is the config's, tuned for 8: pass --auto-scale-lr "
+     'to scale it by 2/8, or run with a global batch of 8.'),
+    ('toy_1xb2-coslr-1e_demo.py', dict(base_batch_size=2), None),
+    ('toy_8xb2-coslr-1e_demo.py', dict(base_batch_size=16, enable=True),
+     None),  # --auto-scale-lr: the learning rate is scaled
+    ('toy.py', None, None),
+])
+def test_global_batch_not_the_configs(tmp_path, name, auto_scale_lr,
+                                      warning):
+    """An N-GPU config run on M processes changed the global batch (and
+    so the meaning of its learning rate) without a word."""
+    toy_runner(tmp_path, samples=4, batch_size=2, name=name,
+               auto_scale_lr=auto_scale_lr).train()
+    log = log_text(tmp_path)
+    if warning is None:
+        assert 'The global batch' not in log
+    else:
+        assert warning in log
+
+
+@pytest.mark.parametrize('samples,batch_size,advice', [
+    (4, 1, 'batch_size=1 per process x 1 process(es). Set '
+     'train_dataloader.batch_size to 2 or more.'),
+    (5, 2, "batch_size=2 per process x 1 process(es); with drop_last=False "
+     "the epoch's last batch holds 5 % 2 = 1 sample. Set "
+     'train_dataloader.batch_size to 2 or more, or '
+     'train_dataloader.drop_last=True.'),
+])
+def test_batchnorm_on_one_sample(tmp_path, samples, batch_size, advice):
+    with pytest.raises(ValueError) as err:
+        toy_runner(tmp_path, samples, batch_size).train()
+    message = str(err.value)
+    assert message.startswith('Expected more than 1 value per channel')
+    assert message.endswith(
+        '\nA BatchNorm layer in training mode got one sample, and it needs '
+        'at least 2 per process. The train dataloader gives ' + advice)
 
 
 # ---------------------------------------------------------------------------

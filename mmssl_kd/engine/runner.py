@@ -1,10 +1,13 @@
 """MMEngine's Runner, with the model's speed switches (``speed_cfg``),
 device-resident datasets and start-up checks."""
 import copy
-from typing import Dict, Optional, Union
+import os.path as osp
+import re
+from typing import Dict, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
+from mmengine.dataset import InfiniteSampler
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner as _MMEngineRunner
 from torch.utils.data import DataLoader
@@ -16,6 +19,30 @@ from mmssl_kd.registry import DATA_SAMPLERS, DATASETS, RUNNERS
 from .speed import speed_up
 
 SPEED_KEYS = ('channels_last', 'compile_backbones')
+#: The processes and batch of a config name: ``8xb32`` in
+#: ``..._8xb32-coslr-100e_in1k.py``.
+NAME_BATCH = re.compile(r'(?<![0-9a-z])(\d+)xb(\d+)(?![0-9])')
+#: PyTorch's error for a BatchNorm layer that trains on one sample.
+ONE_SAMPLE = 'Expected more than 1 value per channel when training'
+
+
+def _length(obj) -> Optional[int]:
+    try:
+        return len(obj)
+    except TypeError:  # None, or an iterable without a length
+        return None
+
+
+def batching(loader) -> Tuple[Optional[int], Optional[int], Optional[int],
+                              bool]:
+    """``(dataset size, samples per process per epoch, batch size per
+    process, drop_last)`` of a ``DataLoader`` or a ``DeviceDataLoader``;
+    None where unknown."""
+    batches = getattr(loader, 'batch_sampler', None)
+    sampler = getattr(batches, 'sampler', getattr(loader, 'sampler', None))
+    return (_length(getattr(loader, 'dataset', None)), _length(sampler),
+            getattr(batches, 'batch_size', loader.batch_size),
+            getattr(batches, 'drop_last', loader.drop_last))
 
 
 @RUNNERS.register_module()
@@ -33,7 +60,9 @@ class Runner(_MMEngineRunner):
 
     Once built, it refuses config keys that nothing would read
     (:func:`mmssl_kd.apis.check_config_keys`: hooks, dataloaders,
-    ``env_cfg``).
+    ``env_cfg``).  Before the first iteration it refuses a train
+    dataloader without a batch, and warns when the global batch is not the
+    one the config was written for (:meth:`check_train_dataloader`).
     """
 
     def __init__(self, *args, **kwargs) -> None:
@@ -63,10 +92,23 @@ class Runner(_MMEngineRunner):
         super()._init_model_weights()
         model.to(memory_format=torch.channels_last)
 
+    def train(self) -> nn.Module:
+        """MMEngine's ``train``; a BatchNorm layer that trains on one
+        sample gets the fix added to PyTorch's error."""
+        try:
+            return super().train()
+        except ValueError as err:
+            if ONE_SAMPLE in str(err):
+                err.args = (f'{err}\n{self._one_sample_hint()}',
+                            *err.args[1:])
+            raise
+
     def build_train_loop(self, loop):
-        """MMEngine's; a device-resident training set needs a data
-        preprocessor that makes the views (its batches hold one image)."""
+        """MMEngine's, then :meth:`check_train_dataloader`; a
+        device-resident training set needs a data preprocessor that makes
+        the views (its batches hold one image)."""
         loop = super().build_train_loop(loop)
+        self.check_train_dataloader(loop.dataloader)
         if isinstance(loop.dataloader, DeviceDataLoader):
             from mmssl_kd.models.data_preprocessors import \
                 GPUMultiViewAugment
@@ -83,6 +125,78 @@ class Runner(_MMEngineRunner):
                     'transforms=[...]) with the recipe\'s view pipelines '
                     '(see the _device-data configs).')
         return loop
+
+    def check_train_dataloader(self, loader) -> None:
+        """Refuse a train dataloader that gives no batch (MMEngine trained
+        nothing, saved the untouched model as ``epoch_1.pth`` and exited
+        with 0); warn when the global batch differs from the config's."""
+        dataset, per_process, batch, drop_last = batching(loader)
+        world = self.world_size
+        sampler = getattr(getattr(loader, 'batch_sampler', None), 'sampler',
+                          getattr(loader, 'sampler', None))
+        if _length(loader) == 0 and not isinstance(sampler, InfiniteSampler):
+            if dataset == 0:
+                why = ('its dataset is empty. Check '
+                       'train_dataloader.dataset (data_root, split, '
+                       'subset_file, num_per_class).')
+            elif None not in (per_process, batch) and per_process < batch:
+                why = (f'its dataset has {dataset} samples; each of the '
+                       f'{world} process(es) gets {per_process}, fewer than '
+                       f'batch_size={batch} (a batch per process), and '
+                       'drop_last=True drops that short batch. Lower '
+                       f'train_dataloader.batch_size to at most '
+                       f'{per_process}, set train_dataloader.drop_last='
+                       'False, or use more data (or fewer processes).')
+            else:
+                why = (f'len(train_dataloader) is 0 (dataset {dataset}, '
+                       f'batch_size {batch}, {world} process(es), '
+                       f'drop_last={drop_last}).')
+            raise ValueError('train_dataloader gives no batch, so the run '
+                             f'would train nothing: {why}')
+        if batch:
+            self._warn_global_batch(batch * world, batch)
+
+    def _warn_global_batch(self, actual: int, batch: int) -> None:
+        """Warn when the global batch is not the one the config was written
+        for (``auto_scale_lr.base_batch_size``, else the ``Nxb`` of its
+        name) and the learning rate is not scaled to it."""
+        scale = self.auto_scale_lr or {}
+        if scale.get('enable'):
+            return  # --auto-scale-lr: MMEngine logs the scaled rate
+        name = NAME_BATCH.search(osp.basename(self.cfg.filename or ''))
+        base = scale.get('base_batch_size')
+        meant = base or (int(name[1]) * int(name[2]) if name else None)
+        if not meant or actual == meant:
+            return
+        written = ' and '.join(
+            ([f'{name[1]} process(es) x {name[2]} ({name[0]} in its name)']
+             if name else []) +
+            ([f'a global batch of {base} (auto_scale_lr.base_batch_size)']
+             if base else []))
+        fix = ('pass --auto-scale-lr to scale it by '
+               f'{actual}/{meant}' if base else
+               f'set auto_scale_lr = dict(base_batch_size={meant}) and pass '
+               f'--auto-scale-lr to scale it by {actual}/{meant}')
+        self.logger.warning(
+            f'The global batch is {actual} ({batch} per process x '
+            f'{self.world_size} process(es)), but the config was written '
+            f'for {written}. The learning rate is the config\'s, tuned for '
+            f'{meant}: {fix}, or run with a global batch of {meant}.')
+
+    def _one_sample_hint(self) -> str:
+        """What to change when a BatchNorm layer got one sample."""
+        dataset, per_process, batch, drop_last = batching(
+            self.train_loop.dataloader)
+        short = (per_process % batch if None not in (per_process, batch)
+                 and not drop_last else 0)
+        last = (f"; with drop_last=False the epoch's last batch holds "
+                f'{per_process} % {batch} = 1 sample' if short == 1 else '')
+        return ('A BatchNorm layer in training mode got one sample, and it '
+                'needs at least 2 per process. The train dataloader gives '
+                f'batch_size={batch} per process x {self.world_size} '
+                f'process(es){last}. Set train_dataloader.batch_size to 2 '
+                'or more' + (', or train_dataloader.drop_last=True'
+                             if short == 1 else '') + '.')
 
     @staticmethod
     def build_dataloader(dataloader: Union[DataLoader, Dict],
