@@ -1,5 +1,11 @@
 """Class-folder dataset (``<data_root>/<split>/<class>/<image>``) with a
-clear error when the data is missing, and deterministic subsets."""
+clear error when the data is missing, and deterministic subsets.
+
+Hidden folders and files (names starting with ``.``: Jupyter's
+``.ipynb_checkpoints``, macOS's ``._*``) are not data: MMPretrain's
+``CustomDataset`` skipped hidden files but made a hidden folder a class
+(shifting every label) or read the copies inside it as training images.
+"""
 import os
 import os.path as osp
 from collections import defaultdict
@@ -8,7 +14,6 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 from mmengine.logging import print_log
 from mmpretrain.datasets import CustomDataset
-from mmpretrain.datasets.custom import find_folders
 
 from mmssl_kd.registry import DATASETS
 
@@ -65,6 +70,29 @@ def balanced_subset(samples: Sequence[Tuple[str, int]], seed: int,
     return chosen, short
 
 
+def _hidden(name: str) -> bool:
+    return name.startswith('.')
+
+
+def class_folders(split_dir: str) -> List[str]:
+    """The class folders of a split, sorted (their labels), hidden ones
+    left out."""
+    return sorted(e.name for e in os.scandir(split_dir)
+                  if e.is_dir() and not _hidden(e.name))
+
+
+def image_files(folder: str, extensions: Sequence[str]) -> List[str]:
+    """The images under ``folder`` (sub-folders too, links followed), as
+    sorted paths relative to it, hidden folders and files left out."""
+    exts = tuple(e.lower() for e in extensions)
+    found = []
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        dirs[:] = [d for d in dirs if not _hidden(d)]
+        found += [osp.relpath(osp.join(root, f), folder) for f in files
+                  if not _hidden(f) and f.lower().endswith(exts)]
+    return sorted(found)
+
+
 def _missing(path: str, problem: str, split_dir: str) -> FileNotFoundError:
     return FileNotFoundError(
         f'Dataset folder {path!r} ({osp.abspath(path)}) {problem}. ' +
@@ -78,7 +106,9 @@ class ImageFolder(CustomDataset):
 
     The folder is checked first: a missing or empty folder, or a split
     without images, raises :class:`FileNotFoundError` that names the path and
-    says where the data goes.
+    says where the data goes.  Hidden folders and files are skipped; a
+    class folder without images is refused (it would still take a label,
+    and the class count would include a class the model never sees).
 
     Args:
         data_root (str): Dataset folder, e.g. ``'data/cifar10'``.
@@ -144,17 +174,46 @@ class ImageFolder(CustomDataset):
             raise _missing(split_dir,
                            f'(split {split!r}) does not exist; '
                            f'{data_root!r} holds {found}', split_dir)
-        classes = sorted(e.name for e in os.scandir(split_dir) if e.is_dir())
+        classes = class_folders(split_dir)
         if not classes:
             raise _missing(split_dir, 'has no class folders', split_dir)
-        exts = tuple(e.lower() for e in extensions)
-        for cls in classes:
-            for _, _, files in os.walk(osp.join(split_dir, cls)):
-                if any(f.lower().endswith(exts) for f in files):
-                    return
-        raise _missing(split_dir,
-                       f'has class folders but no images ({", ".join(exts)})',
-                       split_dir)
+        if not any(image_files(osp.join(split_dir, cls), extensions)
+                   for cls in classes):
+            raise _missing(
+                split_dir, 'has class folders but no images '
+                f'({", ".join(e.lower() for e in extensions)})', split_dir)
+
+    def _classes(self) -> List[str]:
+        """The class folders of the split; sets ``folder_to_idx`` and,
+        unless the metainfo names them, the classes."""
+        classes = class_folders(self.img_prefix)
+        if self.CLASSES is not None and len(self.CLASSES) != len(classes):
+            raise ValueError(
+                f'{self.img_prefix!r} has {len(classes)} class folders, but '
+                f'the metainfo names {len(self.CLASSES)} classes.')
+        self.folder_to_idx = {cls: i for i, cls in enumerate(classes)}
+        if self.CLASSES is None:
+            self._metainfo['classes'] = tuple(classes)
+        return classes
+
+    def _find_samples(self) -> List[Tuple[str, int]]:
+        """``(class/image, label)`` for every image of every class folder,
+        in MMPretrain's order; refuses class folders without images."""
+        samples, empty = [], []
+        for label, cls in enumerate(self._classes()):
+            names = image_files(osp.join(self.img_prefix, cls),
+                                self.extensions)
+            if not names:
+                empty.append(osp.join(self.img_prefix, cls))
+            samples += [(osp.join(cls, name), label) for name in names]
+        if empty:
+            raise FileNotFoundError(
+                f'{len(empty)} class folder(s) hold no images '
+                f'({", ".join(sorted(self.extensions))}): {empty[:5]}. An '
+                'empty class folder still takes a label (its place among '
+                'the sorted folders), so the labels stop matching a split '
+                'without it. Delete the folder, or put its images in.')
+        return samples
 
     def _subset_file_path(self) -> str:
         tried = [self.subset_file]
@@ -170,10 +229,8 @@ class ImageFolder(CustomDataset):
             '"class_a/img_001.jpg".')
 
     def _samples_from_file(self) -> List[tuple]:
-        classes, folder_to_idx = find_folders(self.img_prefix)
-        self.folder_to_idx = folder_to_idx
-        if self.CLASSES is None:
-            self._metainfo['classes'] = tuple(classes)
+        classes = self._classes()
+        folder_to_idx = self.folder_to_idx
         path = self._subset_file_path()
         with open(path, encoding='utf-8') as f:
             lines = [ln.strip() for ln in f]

@@ -1,6 +1,7 @@
 """ImageFolder: helpful errors for missing data, deterministic subsets."""
 import os
 import os.path as osp
+import shutil
 from collections import Counter
 
 import pytest
@@ -157,3 +158,40 @@ def test_subset_file_errors(tiny_image_folder, tmp_path):
     listing.write_text('# nothing\n')
     with pytest.raises(ValueError, match='no images'):
         ImageFolder(data_root=root, subset_file=str(listing))
+
+
+def test_hidden_folders_and_files_are_not_data(tiny_image_folder, tmp_path):
+    """A hidden folder beside the classes was a class (label 0, shifting
+    the others); the copies in one inside a class were training images."""
+    root = shutil.copytree(tiny_image_folder, tmp_path / 'data')
+    train = root / 'train'
+    for hidden in (train / '.ipynb_checkpoints',
+                   train / 'class_1' / '.ipynb_checkpoints'):
+        hidden.mkdir()
+        shutil.copy(train / 'class_1' / '0.jpg', hidden / '0-checkpoint.jpg')
+    shutil.copy(train / 'class_0' / '0.jpg', train / 'class_0' / '._0.jpg')
+    ds = ImageFolder(data_root=str(root), split='train')
+    assert ds.CLASSES == ('class_0', 'class_1')
+    assert _names(ds) == [f'class_{c}/{i}.jpg' for c in (0, 1)
+                          for i in range(4)]
+    assert ds.get_gt_labels().tolist() == [0] * 4 + [1] * 4
+    listing = tmp_path / 'subset.txt'
+    listing.write_text('class_1/2.jpg\n')
+    part = ImageFolder(data_root=str(root), split='train',
+                       subset_file=str(listing))
+    assert part.CLASSES == ('class_0', 'class_1')
+    assert part.get_gt_labels().tolist() == [1]
+
+
+def test_class_folder_without_images_is_refused(tiny_image_folder,
+                                                tmp_path):
+    """It was kept with a warning: a label for a class without images."""
+    root = shutil.copytree(tiny_image_folder, tmp_path / 'data')
+    empty = root / 'train' / 'class_0b'
+    empty.mkdir()
+    (empty / 'notes.txt').write_text('moved to class_1')
+    with pytest.raises(FileNotFoundError) as err:
+        ImageFolder(data_root=str(root), split='train')
+    message = str(err.value)
+    assert message.startswith('1 class folder(s) hold no images (')
+    assert repr(str(empty)) in message and 'Delete the folder' in message
