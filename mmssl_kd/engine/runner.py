@@ -10,8 +10,9 @@ from mmengine.runner import Runner as _MMEngineRunner
 from torch.utils.data import DataLoader
 
 from mmssl_kd.datasets import (DeviceDataLoader, DeviceImageDataset,
-                               build_device_dataloader)
+                               build_device_dataloader, is_device_dataset)
 from mmssl_kd.registry import DATA_SAMPLERS, DATASETS, RUNNERS
+from .loops import EpochBasedTrainLoop
 from .speed import speed_up
 
 SPEED_KEYS = ('channels_last', 'compile_backbones')
@@ -27,7 +28,9 @@ class Runner(_MMEngineRunner):
     it and before wrapping it for distributed training, and that gives a
     dataloader config over a :class:`~mmssl_kd.datasets.DeviceImageDataset`
     a :class:`~mmssl_kd.datasets.DeviceDataLoader` (training and the kNN
-    monitor).  ``tools/train.py`` and ``tools/test.py`` use it;
+    monitor).  ``train_cfg = dict(by_epoch=True, ...)`` trains with the
+    project's :class:`~mmssl_kd.engine.loops.EpochBasedTrainLoop`, as the
+    type name does.  ``tools/train.py`` and ``tools/test.py`` use it;
     ``'mmengine.Runner'`` names the original.
     """
 
@@ -55,8 +58,14 @@ class Runner(_MMEngineRunner):
         model.to(memory_format=torch.channels_last)
 
     def build_train_loop(self, loop):
-        """MMEngine's; a device-resident training set needs a data
-        preprocessor that makes the views (its batches hold one image)."""
+        """MMEngine's, with the project's epoch-based loop; a
+        device-resident training set needs a data preprocessor that makes
+        the views (its batches hold one image)."""
+        if isinstance(loop, dict) and 'type' not in loop \
+                and loop.get('by_epoch'):
+            loop = {key: value for key, value in loop.items()
+                    if key != 'by_epoch'}
+            loop['type'] = EpochBasedTrainLoop
         loop = super().build_train_loop(loop)
         if isinstance(loop.dataloader, DeviceDataLoader):
             from mmssl_kd.models.data_preprocessors import \
@@ -84,7 +93,7 @@ class Runner(_MMEngineRunner):
         device (:func:`~mmssl_kd.datasets.build_device_dataloader`)."""
         dataset_cfg = dataloader.get('dataset') \
             if isinstance(dataloader, dict) else None
-        if not _is_device_dataset(dataset_cfg):
+        if not is_device_dataset(dataset_cfg):
             return _MMEngineRunner.build_dataloader(dataloader, seed,
                                                     diff_rank_seed)
         cfg = copy.deepcopy(dataloader)
@@ -95,13 +104,3 @@ class Runner(_MMEngineRunner):
                 dataset=dataset, seed=None if diff_rank_seed else seed))
         return build_device_dataloader(cfg, dataset, sampler)
 
-
-def _is_device_dataset(cfg) -> bool:
-    """Whether ``cfg`` is, or configures, a device-resident dataset."""
-    if isinstance(cfg, DeviceImageDataset):
-        return True
-    if not isinstance(cfg, dict) or 'type' not in cfg:
-        return False
-    kind = cfg['type']
-    kind = DATASETS.get(kind) if isinstance(kind, str) else kind
-    return isinstance(kind, type) and issubclass(kind, DeviceImageDataset)
