@@ -1,14 +1,17 @@
-"""MMEngine's Runner, with the model's speed switches (``speed_cfg``) and
-device-resident datasets."""
+"""MMEngine's Runner, with the model's speed switches (``speed_cfg``),
+device-resident datasets, and a resume that refuses another optimizer."""
 import copy
-from typing import Dict, Optional, Union
+from typing import Dict, List, Optional, Union
 
 import torch
 import torch.nn as nn
 from mmengine.model import is_model_wrapper
+from mmengine.optim import OptimWrapper, OptimWrapperDict
 from mmengine.runner import Runner as _MMEngineRunner
+from torch.optim import Optimizer
 from torch.utils.data import DataLoader
 
+from mmssl_kd.compat import load_checkpoint_file
 from mmssl_kd.datasets import (DeviceDataLoader, DeviceImageDataset,
                                build_device_dataloader, is_device_dataset)
 from mmssl_kd.registry import DATA_SAMPLERS, DATASETS, RUNNERS
@@ -30,8 +33,11 @@ class Runner(_MMEngineRunner):
     a :class:`~mmssl_kd.datasets.DeviceDataLoader` (training and the kNN
     monitor).  ``train_cfg = dict(by_epoch=True, ...)`` trains with the
     project's :class:`~mmssl_kd.engine.loops.EpochBasedTrainLoop`, as the
-    type name does.  ``tools/train.py`` and ``tools/test.py`` use it;
-    ``'mmengine.Runner'`` names the original.
+    type name does.  Its checkpoints name their optimizers' types
+    (``meta['optimizers']``), and a resume with another optimizer is
+    refused before anything is loaded (:func:`optimizer_mismatch`).
+    ``tools/train.py`` and ``tools/test.py`` use it; ``'mmengine.Runner'``
+    names the original.
     """
 
     def _speed_cfg(self) -> dict:
@@ -84,6 +90,35 @@ class Runner(_MMEngineRunner):
                     '(see the _device-data configs).')
         return loop
 
+    def save_checkpoint(self, *args, meta: Optional[dict] = None,
+                        **kwargs) -> None:
+        """MMEngine's, with ``meta['optimizers']``: the optimizers' types
+        by part (``''`` for a single optimizer)."""
+        if isinstance(self.optim_wrapper, OptimWrapper):  # built
+            meta = dict(meta or {}, optimizers={
+                part: type(optimizer).__name__ for part, optimizer
+                in optimizers(self.optim_wrapper).items()})
+        super().save_checkpoint(*args, meta=meta, **kwargs)
+
+    def resume(self, filename: str, resume_optimizer: bool = True,
+               *args, **kwargs) -> None:
+        """MMEngine's, after checking that the checkpoint's optimizer state
+        fits this config's optimizers (:func:`optimizer_mismatch`)."""
+        if resume_optimizer and isinstance(self.optim_wrapper, OptimWrapper):
+            # mapped, not read: MMEngine reads the file next
+            checkpoint = load_checkpoint_file(filename, 'cpu', mmap=True)
+            problem = optimizer_mismatch(checkpoint, self.optim_wrapper)
+            if problem:
+                raise ValueError(
+                    f'Cannot resume from {filename!r}: {problem}. Its '
+                    'optimizer state (steps, moments, group settings) '
+                    'belongs to that optimizer. Resume with the config that '
+                    "wrote it (its text is in the checkpoint's "
+                    "meta['cfg']), or start a new run from its weights: "
+                    'drop --resume and set `load_from` (--cfg-options '
+                    'load_from=PATH).')
+        super().resume(filename, resume_optimizer, *args, **kwargs)
+
     @staticmethod
     def build_dataloader(dataloader: Union[DataLoader, Dict],
                          seed: Optional[int] = None,
@@ -104,3 +139,69 @@ class Runner(_MMEngineRunner):
                 dataset=dataset, seed=None if diff_rank_seed else seed))
         return build_device_dataloader(cfg, dataset, sampler)
 
+
+
+def optimizers(wrapper: OptimWrapper) -> Dict[str, Optimizer]:
+    """The optimizers of a built wrapper by part (``''`` for one)."""
+    if isinstance(wrapper, OptimWrapperDict):
+        return {part: inner.optimizer for part, inner in wrapper.items()}
+    return {'': wrapper.optimizer}
+
+
+def _names(types: Dict[str, str]) -> str:
+    return ', '.join(f'{part}: {kind}' if part else kind
+                     for part, kind in sorted(types.items()))
+
+
+def _parts(parts) -> str:
+    return 'one optimizer' if list(parts) == [''] else \
+        f'the parts {sorted(parts)}'
+
+
+def _missing_settings(optimizer: Optimizer, saved: dict) -> List[str]:
+    """The settings ``optimizer`` steps with (its defaults but the flags:
+    booleans and None) that the saved state's first group lacks."""
+    groups = saved.get('param_groups') or [{}]
+    return [key for key, value in optimizer.defaults.items()
+            if not isinstance(value, bool) and value is not None
+            and key not in groups[0]]
+
+
+def optimizer_mismatch(checkpoint: dict,
+                       wrapper: OptimWrapper) -> Optional[str]:
+    """Why ``checkpoint``'s optimizer state does not fit ``wrapper``'s
+    optimizers, or None if it does (or holds none).
+
+    Torch loads any state whose groups have the right sizes: another type's
+    keeps its group settings (an AdamW state in Adam: AdamW's weight decay
+    as Adam's) or fails in the first step (``KeyError: 'momentum'`` /
+    ``'step'``).  The types compared are those the checkpoint names
+    (``meta['optimizers']``, written by this Runner); for an older
+    checkpoint, the settings the optimizer needs must be in the saved
+    groups.
+    """
+    saved = checkpoint.get('optimizer')
+    if saved is None:
+        return None
+    current = optimizers(wrapper)
+    kinds = {part: type(optimizer).__name__
+             for part, optimizer in current.items()}
+    named = (checkpoint.get('meta') or {}).get('optimizers')
+    if named:
+        if named != kinds:
+            return (f'its optimizer is {_names(named)}, this config\'s is '
+                    f'{_names(kinds)}')
+        return None
+    if 'param_groups' in saved:  # one optimizer's state
+        saved = {'': saved}
+    if set(saved) != set(current):
+        return (f'it holds the optimizer states of {_parts(saved)}, this '
+                f'config has {_parts(current)}')
+    for part, optimizer in current.items():
+        missing = _missing_settings(optimizer, saved[part])
+        if missing:
+            where = f' of {part}' if part else ''
+            return (f'its optimizer state{where} lacks the settings '
+                    f'{missing} that this config\'s {kinds[part]} steps '
+                    'with: it was written by another optimizer type')
+    return None
