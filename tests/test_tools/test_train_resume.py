@@ -8,6 +8,7 @@ after an epoch or inside one (``iter_N.pth``).
 """
 import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ import torch
 from mmengine.config import Config
 
 from mmssl_kd.compat import load_checkpoint_file
+from mmssl_kd.engine.work_dir import LOCK_NAME, lock_work_dir
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -414,6 +416,36 @@ def trained_classifier(tmp_path_factory, tiny_image_folder):
     checkpoint = root / 'work_dirs' / 'classifier' / 'epoch_1.pth'
     assert checkpoint.is_file()
     return config, checkpoint
+
+
+def test_train_tool_keeps_a_used_work_dir(trained_classifier, tmp_path):
+    """A fresh run into a work dir with checkpoints stops before writing
+    anything; a run into a work dir that a running run holds stops naming
+    it; ``--overwrite-checkpoints`` starts the fresh run."""
+    config, checkpoint = trained_classifier
+    work = checkpoint.parent
+    saved, entries = checkpoint.read_bytes(), set(os.listdir(work))
+    log = check(start_tool('train.py', [config, '--work-dir', work],
+                           tmp_path), returncode=1)
+    assert f'tools/train.py: {work} holds the checkpoints of an earlier ' \
+        'run (epoch_1.pth, last_checkpoint), which a fresh run would ' \
+        'overwrite. Pass --resume' in log
+    assert checkpoint.read_bytes() == saved
+    assert set(os.listdir(work)) == entries | {LOCK_NAME}  # nothing new
+
+    lock = lock_work_dir(str(work))  # a run in progress
+    try:
+        log = check(start_tool(
+            'train.py', [config, '--work-dir', work, '--resume'], tmp_path),
+            returncode=1)
+    finally:
+        lock.close()
+    assert f'{work} is in use by another training run: pid {os.getpid()} ' \
+        f'on {socket.gethostname()}, started ' in log
+
+    check(start_tool('train.py', [config, '--work-dir', work,
+                                  '--overwrite-checkpoints'], tmp_path))
+    assert checkpoint.read_bytes() != saved  # the new run's
 
 
 def test_test_tool_prints_accuracy(trained_classifier, tmp_path):
