@@ -78,11 +78,11 @@ LOADERS = {'main': (0, False), 'persistent': (2, True),
            'restarted': (2, False), 'prebuilt': None}
 
 
-def dataloader(kind: str):
+def dataloader(kind: str, batch_size: int = BATCH):
     if LOADERS[kind] is None:
-        return DataLoader(Noisy(), batch_size=BATCH, shuffle=True)
+        return DataLoader(Noisy(), batch_size=batch_size, shuffle=True)
     workers, persistent = LOADERS[kind]
-    return dict(dataset=Noisy(), batch_size=BATCH, num_workers=workers,
+    return dict(dataset=Noisy(), batch_size=batch_size, num_workers=workers,
                 persistent_workers=persistent,
                 sampler=dict(type='DefaultSampler', shuffle=True),
                 collate_fn=dict(type='default_collate'))
@@ -96,13 +96,13 @@ class Run(NamedTuple):
 
 
 def train(work_dir: Path, kind: str, stop: Optional[int] = None,
-          resume: bool = False) -> Run:
+          resume: bool = False, batch_size: int = BATCH) -> Run:
     torch.manual_seed(0)  # the same initial weights in every run
     record = Record(stop)
     runner = Runner(
         model=Dropping(), work_dir=str(work_dir),
         experiment_name=f'loops_{work_dir.name}_{stop}_{resume}',
-        train_dataloader=dataloader(kind),
+        train_dataloader=dataloader(kind, batch_size),
         train_cfg=dict(type='EpochBasedTrainLoop', max_epochs=EPOCHS),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1,
                                           momentum=0.9)),
@@ -193,6 +193,18 @@ def test_resume_is_exact(tmp_path, full_runs, kind, stop):
         assert torch.equal(batch, full.batches[key]), key
     assert_equal(resumed.model, full.model, 'model')
     assert_equal(resumed.optimizer, full.optimizer, 'optimizer')
+
+
+def test_resume_with_another_epoch_length_warns(tmp_path):
+    """A checkpoint of iteration 6 in epochs of 4 batches, resumed in
+    epochs of 2 (another batch size): the epoch is trained from its start,
+    with a warning."""
+    train(tmp_path, 'main', stop=PER_EPOCH + 2)
+    resumed = train(tmp_path, 'main', resume=True, batch_size=2 * BATCH)
+    assert sorted(resumed.batches) == [(1, 0), (1, 1)]
+    log = ''.join(path.read_text() for path in tmp_path.glob('*/*.log'))
+    assert 'Resumed at iteration 6, epoch 1, which does not fit epochs of ' \
+        '2 iterations' in log
 
 
 def test_sampler_skips_inside_one_epoch():
