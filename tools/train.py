@@ -16,6 +16,7 @@ from mmssl_kd.apis import (add_config_arguments, check_resume_checkpoint,
                            config_error_hints, load_config)
 from mmssl_kd.engine import Runner
 from mmssl_kd.engine.hooks import find_resumable_checkpoint
+from mmssl_kd.engine.work_dir import WorkDirError, claim_work_dir
 
 
 def parse_args() -> argparse.Namespace:
@@ -34,6 +35,11 @@ def parse_args() -> argparse.Namespace:
         'else from the checkpoint PATH. Keep the '
         'same config (schedules depend on max_epochs) and write the option '
         'after CONFIG')
+    parser.add_argument(
+        '--overwrite-checkpoints', action='store_true',
+        help='start a fresh run in a work dir that holds checkpoints of an '
+        'earlier run, replacing them as this run saves its own (without it '
+        'such a run stops; --resume continues the earlier run instead)')
     parser.add_argument(
         '--amp', nargs='?', const='bf16', choices=['bf16', 'fp16'],
         help='mixed precision: bf16 autocast (the default; CPUs and GPUs '
@@ -66,6 +72,13 @@ def main() -> None:
     args = parse_args()
     cfg = load_config(args.config, args.cfg_options, args.work_dir,
                       args.launcher, args.trust_checkpoint)
+
+    try:  # held until the run ends (the process exits)
+        work_dir_lock = claim_work_dir(  # noqa: F841
+            cfg.work_dir, args.resume is not None or bool(cfg.get('resume')),
+            args.overwrite_checkpoints, args.launcher)
+    except WorkDirError as err:
+        raise SystemExit(f'tools/train.py: {err}')
 
     if args.resume == 'auto':
         # the newest *complete* checkpoint, not blindly the file that

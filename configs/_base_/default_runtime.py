@@ -4,6 +4,11 @@ default_scope = 'mmssl_kd'
 # 'CheckpointHook' here is mmssl_kd's: each checkpoint and last_checkpoint is
 # written to a temporary file and renamed, and old ones are deleted only
 # after the new one is complete (mmssl_kd/engine/hooks/checkpoint_hook.py).
+# 'EpochBasedTrainLoop' in the schedules is mmssl_kd's as well: each
+# sample's augmentations are seeded from (seed, epoch, rank, index) and the
+# main process from (seed, iteration), so a resumed run, also from a
+# mid-epoch iter_N.pth, goes on exactly as the uninterrupted one, whatever
+# num_workers and persistent_workers (mmssl_kd/engine/loops.py).
 # Every `optim_wrapper` is mmssl_kd's too: a NaN/inf loss stops the run
 # before the step (nonfinite_loss='stop'), or set nonfinite_loss='skip'
 # (with max_skips=10) in it to skip such steps (mmssl_kd/engine/

@@ -172,6 +172,17 @@ class DeviceImageDataset(Dataset):
         return dict(inputs=self.images[index], data_samples=sample)
 
 
+def is_device_dataset(cfg) -> bool:
+    """Whether ``cfg`` is, or configures, a device-resident dataset."""
+    if isinstance(cfg, DeviceImageDataset):
+        return True
+    if not isinstance(cfg, dict) or 'type' not in cfg:
+        return False
+    kind = cfg['type']
+    kind = DATASETS.get(kind) if isinstance(kind, str) else kind
+    return isinstance(kind, type) and issubclass(kind, DeviceImageDataset)
+
+
 def aug_seed(seed: int, epoch: int, rank: int, batch: int) -> int:
     """The augmentation seed of one batch: a 63-bit hash of its
     coordinates (numpy's ``SeedSequence``), different for every epoch,

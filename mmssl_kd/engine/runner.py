@@ -1,21 +1,26 @@
 """MMEngine's Runner, with the model's speed switches (``speed_cfg``),
-device-resident datasets and start-up checks."""
+device-resident datasets, start-up checks and a resume that refuses
+another optimizer."""
 import copy
 import os.path as osp
 import re
-from typing import Dict, Optional, Tuple, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
 from mmengine.dataset import InfiniteSampler
 from mmengine.model import is_model_wrapper
+from mmengine.optim import OptimWrapper, OptimWrapperDict
 from mmengine.runner import Runner as _MMEngineRunner
+from torch.optim import Optimizer
 from torch.utils.data import DataLoader
 
 from mmssl_kd.apis import check_config_keys
+from mmssl_kd.compat import load_checkpoint_file
 from mmssl_kd.datasets import (DeviceDataLoader, DeviceImageDataset,
-                               build_device_dataloader)
+                               build_device_dataloader, is_device_dataset)
 from mmssl_kd.registry import DATA_SAMPLERS, DATASETS, RUNNERS
+from .loops import EpochBasedTrainLoop
 from .speed import speed_up
 
 SPEED_KEYS = ('channels_last', 'compile_backbones')
@@ -55,7 +60,12 @@ class Runner(_MMEngineRunner):
     it and before wrapping it for distributed training, and that gives a
     dataloader config over a :class:`~mmssl_kd.datasets.DeviceImageDataset`
     a :class:`~mmssl_kd.datasets.DeviceDataLoader` (training and the kNN
-    monitor).  ``tools/train.py`` and ``tools/test.py`` use it;
+    monitor).  ``train_cfg = dict(by_epoch=True, ...)`` trains with the
+    project's :class:`~mmssl_kd.engine.loops.EpochBasedTrainLoop`, as the
+    type name does.  Its checkpoints name their optimizers' types
+    (``meta['optimizers']``), and a resume with another optimizer is
+    refused before anything is loaded (:func:`optimizer_mismatch`).
+    ``tools/train.py`` and ``tools/test.py`` use it;
     ``'mmengine.Runner'`` names the original.
 
     Once built, it refuses config keys that nothing would read
@@ -104,9 +114,15 @@ class Runner(_MMEngineRunner):
             raise
 
     def build_train_loop(self, loop):
-        """MMEngine's, then :meth:`check_train_dataloader`; a
+        """MMEngine's, with the project's epoch-based loop, then
+        :meth:`check_train_dataloader`; a
         device-resident training set needs a data preprocessor that makes
         the views (its batches hold one image)."""
+        if isinstance(loop, dict) and 'type' not in loop \
+                and loop.get('by_epoch'):
+            loop = {key: value for key, value in loop.items()
+                    if key != 'by_epoch'}
+            loop['type'] = EpochBasedTrainLoop
         loop = super().build_train_loop(loop)
         self.check_train_dataloader(loop.dataloader)
         if isinstance(loop.dataloader, DeviceDataLoader):
@@ -198,6 +214,35 @@ class Runner(_MMEngineRunner):
                 'or more' + (', or train_dataloader.drop_last=True'
                              if short == 1 else '') + '.')
 
+    def save_checkpoint(self, *args, meta: Optional[dict] = None,
+                        **kwargs) -> None:
+        """MMEngine's, with ``meta['optimizers']``: the optimizers' types
+        by part (``''`` for a single optimizer)."""
+        if isinstance(self.optim_wrapper, OptimWrapper):  # built
+            meta = dict(meta or {}, optimizers={
+                part: type(optimizer).__name__ for part, optimizer
+                in optimizers(self.optim_wrapper).items()})
+        super().save_checkpoint(*args, meta=meta, **kwargs)
+
+    def resume(self, filename: str, resume_optimizer: bool = True,
+               *args, **kwargs) -> None:
+        """MMEngine's, after checking that the checkpoint's optimizer state
+        fits this config's optimizers (:func:`optimizer_mismatch`)."""
+        if resume_optimizer and isinstance(self.optim_wrapper, OptimWrapper):
+            # mapped, not read: MMEngine reads the file next
+            checkpoint = load_checkpoint_file(filename, 'cpu', mmap=True)
+            problem = optimizer_mismatch(checkpoint, self.optim_wrapper)
+            if problem:
+                raise ValueError(
+                    f'Cannot resume from {filename!r}: {problem}. Its '
+                    'optimizer state (steps, moments, group settings) '
+                    'belongs to that optimizer. Resume with the config that '
+                    "wrote it (its text is in the checkpoint's "
+                    "meta['cfg']), or start a new run from its weights: "
+                    'drop --resume and set `load_from` (--cfg-options '
+                    'load_from=PATH).')
+        super().resume(filename, resume_optimizer, *args, **kwargs)
+
     @staticmethod
     def build_dataloader(dataloader: Union[DataLoader, Dict],
                          seed: Optional[int] = None,
@@ -207,7 +252,7 @@ class Runner(_MMEngineRunner):
         device (:func:`~mmssl_kd.datasets.build_device_dataloader`)."""
         dataset_cfg = dataloader.get('dataset') \
             if isinstance(dataloader, dict) else None
-        if not _is_device_dataset(dataset_cfg):
+        if not is_device_dataset(dataset_cfg):
             return _MMEngineRunner.build_dataloader(dataloader, seed,
                                                     diff_rank_seed)
         cfg = copy.deepcopy(dataloader)
@@ -219,12 +264,68 @@ class Runner(_MMEngineRunner):
         return build_device_dataloader(cfg, dataset, sampler)
 
 
-def _is_device_dataset(cfg) -> bool:
-    """Whether ``cfg`` is, or configures, a device-resident dataset."""
-    if isinstance(cfg, DeviceImageDataset):
-        return True
-    if not isinstance(cfg, dict) or 'type' not in cfg:
-        return False
-    kind = cfg['type']
-    kind = DATASETS.get(kind) if isinstance(kind, str) else kind
-    return isinstance(kind, type) and issubclass(kind, DeviceImageDataset)
+
+def optimizers(wrapper: OptimWrapper) -> Dict[str, Optimizer]:
+    """The optimizers of a built wrapper by part (``''`` for one)."""
+    if isinstance(wrapper, OptimWrapperDict):
+        return {part: inner.optimizer for part, inner in wrapper.items()}
+    return {'': wrapper.optimizer}
+
+
+def _names(types: Dict[str, str]) -> str:
+    return ', '.join(f'{part}: {kind}' if part else kind
+                     for part, kind in sorted(types.items()))
+
+
+def _parts(parts) -> str:
+    return 'one optimizer' if list(parts) == [''] else \
+        f'the parts {sorted(parts)}'
+
+
+def _missing_settings(optimizer: Optimizer, saved: dict) -> List[str]:
+    """The settings ``optimizer`` steps with (its defaults but the flags:
+    booleans and None) that the saved state's first group lacks."""
+    groups = saved.get('param_groups') or [{}]
+    return [key for key, value in optimizer.defaults.items()
+            if not isinstance(value, bool) and value is not None
+            and key not in groups[0]]
+
+
+def optimizer_mismatch(checkpoint: dict,
+                       wrapper: OptimWrapper) -> Optional[str]:
+    """Why ``checkpoint``'s optimizer state does not fit ``wrapper``'s
+    optimizers, or None if it does (or holds none).
+
+    Torch loads any state whose groups have the right sizes: another type's
+    keeps its group settings (an AdamW state in Adam: AdamW's weight decay
+    as Adam's) or fails in the first step (``KeyError: 'momentum'`` /
+    ``'step'``).  The types compared are those the checkpoint names
+    (``meta['optimizers']``, written by this Runner); for an older
+    checkpoint, the settings the optimizer needs must be in the saved
+    groups.
+    """
+    saved = checkpoint.get('optimizer')
+    if saved is None:
+        return None
+    current = optimizers(wrapper)
+    kinds = {part: type(optimizer).__name__
+             for part, optimizer in current.items()}
+    named = (checkpoint.get('meta') or {}).get('optimizers')
+    if named:
+        if named != kinds:
+            return (f'its optimizer is {_names(named)}, this config\'s is '
+                    f'{_names(kinds)}')
+        return None
+    if 'param_groups' in saved:  # one optimizer's state
+        saved = {'': saved}
+    if set(saved) != set(current):
+        return (f'it holds the optimizer states of {_parts(saved)}, this '
+                f'config has {_parts(current)}')
+    for part, optimizer in current.items():
+        missing = _missing_settings(optimizer, saved[part])
+        if missing:
+            where = f' of {part}' if part else ''
+            return (f'its optimizer state{where} lacks the settings '
+                    f'{missing} that this config\'s {kinds[part]} steps '
+                    'with: it was written by another optimizer type')
+    return None

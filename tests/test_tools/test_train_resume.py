@@ -1,30 +1,33 @@
 """tools/train.py and tools/test.py as the user runs them (subprocesses).
 
-The resume test checks that an interrupted run, resumed with
+The resume tests check that an interrupted run, resumed with
 ``--resume auto``, ends with exactly the weights, optimizer state and
-scheduler state of the uninterrupted run.
+scheduler state of the uninterrupted run, with the dataloader settings the
+configs ship (persistent data workers) and with ``num_workers=0``, stopped
+after an epoch or inside one (``iter_N.pth``).
 """
 import os
+import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import pytest
 import torch
+from mmengine.config import Config
 
 from mmssl_kd.compat import load_checkpoint_file
+from mmssl_kd.engine.work_dir import LOCK_NAME, lock_work_dir
 
 REPO = Path(__file__).resolve().parents[2]
 
 # MoCoV3 (with its momentum encoder) on a small CIFAR ResNet-18, two views
-# with random augmentations.  Data loading runs in one worker that is
-# restarted every epoch (persistent_workers=False): MMEngine seeds each new
-# worker from the config seed, so epoch 2 draws the same augmentations
-# whether or not the run was resumed.  With num_workers=0 the augmentations
-# would draw from the main process's RNG, whose state a checkpoint does not
-# hold; with persistent workers the worker's RNG would carry over from
-# epoch 1 in the uninterrupted run only.
+# with random augmentations, loaded by a persistent worker as the configs
+# ship (MMEngine's own loop: its random state would carry over from epoch 1
+# in the uninterrupted run only; the project's seeds each sample, see
+# mmssl_kd/engine/loops.py).
 MOCO_CONFIG = """
 default_scope = 'mmssl_kd'
 view_pipeline = [
@@ -38,7 +41,7 @@ view_pipeline = [
     dict(type='RandomFlip', prob=0.5),
 ]
 train_dataloader = dict(
-    batch_size=4, num_workers=1, persistent_workers=False,
+    batch_size=4, num_workers=1, persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
     collate_fn=dict(type='default_collate'),
     dataset=dict(type='CustomDataset', data_root=data_root,
@@ -145,18 +148,24 @@ param_scheduler = dict(
 # The interrupted run must be the same 2-epoch run, stopped: a run with
 # max_epochs=1 is a different run, because MoCoV3's momentum follows a cosine
 # over `max_iters`.  This hook ends the process after the checkpoint of
-# epoch `epoch` is written, as a crash would.
+# epoch `epoch` (or of iteration `iteration`) is written, as a crash would.
 STOP_HOOK_MODULE = """
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
 
 @HOOKS.register_module()
-class StopAfterEpoch(Hook):
+class StopAfter(Hook):
     priority = 'LOWEST'  # after CheckpointHook
 
-    def __init__(self, epoch):
+    def __init__(self, epoch=None, iteration=None):
         self.epoch = epoch
+        self.iteration = iteration
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None,
+                         outputs=None):
+        if runner.iter + 1 == self.iteration:
+            raise SystemExit(STOPPED)
 
     def after_train_epoch(self, runner):
         if runner.epoch + 1 == self.epoch:
@@ -166,9 +175,8 @@ STOPPED = 17
 
 STOPPED_CONFIG = """
 _base_ = './moco.py'
-custom_imports = dict(imports=['stop_after_epoch'],
-                      allow_failed_imports=False)
-custom_hooks = [dict(type='StopAfterEpoch', epoch=1)]
+custom_imports = dict(imports=['stop_after'], allow_failed_imports=False)
+custom_hooks = _base_.get('custom_hooks', []) + [dict(type='StopAfter', {})]
 """
 
 CLASSIFIER_CONFIG = """
@@ -261,16 +269,32 @@ def assert_identical(a, b, where: str = 'checkpoint') -> None:
         assert a == b, f'{where}: {a!r} != {b!r}'
 
 
+def trained_batches(log: str) -> List[Tuple[int, int]]:
+    """(epoch, batch) of each iteration a run logged (logger interval 1)."""
+    return [(int(epoch), int(batch)) for epoch, batch in re.findall(
+        r'Epoch\(train\)\s*\[\s*(\d+)\]\[\s*(\d+)/\d+\]', log)]
+
+
+def last_checkpoint(work_dir: Path) -> dict:
+    path = (work_dir / 'last_checkpoint').read_text().strip()
+    return load_checkpoint_file(path)
+
+
 def train_full_and_resumed(tmp_path: Path, data: Path, body: str,
-                           stopped_extra: str = '') -> Tuple[str, dict, dict]:
+                           stopped_extra: str = '',
+                           stop_iter: Optional[int] = None
+                           ) -> Tuple[str, dict, dict]:
     """Train ``body`` two epochs in one run (work dir ``full``), and in a
-    run stopped after epoch 1 (``stopped_extra`` added to its config), then
-    resumed with ``--resume auto`` (``resumed``).  The resume's log and the
-    two runs' ``epoch_2.pth``."""
+    run stopped after epoch 1, or after iteration ``stop_iter`` once its
+    ``iter_N.pth`` is written (``stopped_extra`` added to its config), then
+    resumed with ``--resume auto`` (``resumed``).  Together the stopped and
+    the resumed run train each batch of the full run once, in its order.
+    The resume's log and the two runs' last checkpoints."""
     config = write_config(tmp_path / 'moco.py', data, body)
+    stop = 'epoch=1' if stop_iter is None else f'iteration={stop_iter}'
     stopped = write_config(tmp_path / 'moco_stopped.py', data,
-                           STOPPED_CONFIG + stopped_extra)
-    (tmp_path / 'stop_after_epoch.py').write_text(
+                           STOPPED_CONFIG.format(stop) + stopped_extra)
+    (tmp_path / 'stop_after.py').write_text(
         STOP_HOOK_MODULE.replace('STOPPED', str(STOPPED)))
 
     # the two runs are independent: run them side by side
@@ -278,16 +302,19 @@ def train_full_and_resumed(tmp_path: Path, data: Path, body: str,
                           tmp_path)
     stopped_run = start_tool('train.py', [stopped, '--work-dir', 'resumed'],
                              tmp_path)
-    check(full_run)
-    check(stopped_run, returncode=STOPPED)
-    assert not (tmp_path / 'resumed' / 'epoch_2.pth').exists()
+    full_log = check(full_run)
+    stopped_log = check(stopped_run, returncode=STOPPED)
     log = check(start_tool(
         'train.py', [config, '--work-dir', 'resumed', '--resume', 'auto'],
         tmp_path))
-    assert 'resumed epoch: 1' in log
-    assert 'Epoch(train) [1]' not in log  # epoch 1 was not trained again
-    return log, *(load_checkpoint_file(str(tmp_path / run / 'epoch_2.pth'))
-                  for run in ('full', 'resumed'))
+    assert 'resumed epoch: ' in log
+    batches = trained_batches(full_log)
+    assert batches and batches[-1][0] == 2
+    assert trained_batches(stopped_log) + trained_batches(log) == batches
+    full, resumed = (last_checkpoint(tmp_path / run)
+                     for run in ('full', 'resumed'))
+    assert full['meta']['iter'] == resumed['meta']['iter'] == len(batches)
+    return log, full, resumed
 
 
 @pytest.mark.parametrize('body,extra_state', [
@@ -307,7 +334,65 @@ def test_resume_is_exact(tmp_path, tiny_image_folder, body, extra_state):
         assert all(full['optimizer'][key]['state'] for key in parts[body])
     for key in ('state_dict', 'optimizer', 'param_schedulers'):
         assert_identical(full[key], resumed[key], key)
-    assert full['meta']['iter'] == resumed['meta']['iter'] == 4
+    assert full['meta']['iter'] == 4
+
+
+# The CPU demos of SEED, DoGo and GLSD with the dataloader settings they
+# ship (two persistent workers) or in the main process, and SEED's with the
+# images on the device, on the tiny image folder in batches of 2 (4
+# iterations an epoch), without the kNN monitor, saving every 2 iterations;
+# GLSD keeps its frozen last layer in epoch 1.
+FOLDER = "dict(data_root=data_root, split='train', num_per_class=None)"
+SEED_EXTRA = ("custom_hooks = []\n"
+              "model = dict(queue_len=16, teacher=dict(checkpoint=None))\n")
+DEMOS = {  # config, dataset, other changes
+    'seed': ('seed/seed_resnet20-cifar_resnet56-cifar-sup_1xb256-coslr-1e_'
+             'cifar10-demo.py', FOLDER, SEED_EXTRA),
+    'dogo': ('dogo/dogo_resnet20-cifar_resnet56-cifar_1xb256-adam-1e_'
+             'cifar10-demo.py', FOLDER, 'custom_hooks = []\n'),
+    'glsd': ('global_local/glsd-geometric_vit-mini-p4_1xb256-coslr-5e_'
+             'cifar10-demo.py', FOLDER,
+             "custom_hooks = [dict(type='FreezeLastLayerHook', epochs=1)]\n"),
+    'seed_device_data': (
+        'seed/seed_resnet20-cifar_resnet56-cifar-sup_1xb256-coslr-1e_'
+        'device-data_cifar10-demo.py',
+        "dict(source=dict(data_root=data_root, split='train'))", SEED_EXTRA),
+}
+DEMO_BODY = """
+_base_ = {config!r}
+train_dataloader = dict(batch_size=2, {loader}dataset={dataset})
+train_cfg = dict(max_epochs=2)
+default_hooks = dict(checkpoint=dict(by_epoch=False, interval=2),
+                     logger=dict(interval=1))
+"""
+DEMO_LOADERS = {'shipped': '',
+                'main_process': 'num_workers=0, persistent_workers=False, '}
+DEMO_RUNS = [('seed', 'shipped')] + [
+    pytest.param(method, loader, marks=pytest.mark.slow)
+    for method, loader in [('seed', 'main_process'), ('dogo', 'shipped'),
+                           ('dogo', 'main_process'), ('glsd', 'shipped'),
+                           ('glsd', 'main_process'),
+                           ('seed_device_data', 'shipped')]]
+
+
+@pytest.mark.parametrize('method,loader', DEMO_RUNS)
+def test_demo_resumes_exactly_inside_an_epoch(tmp_path, tiny_image_folder,
+                                              method, loader):
+    """Stopped after iteration 6 of 8, inside epoch 2: the resumed run
+    trains its last 2 batches, and every tensor of the model, optimizer(s)
+    and schedulers equals the uninterrupted run's."""
+    config, dataset, extra = DEMOS[method]
+    body = DEMO_BODY.format(config=str(REPO / 'configs' / config),
+                            loader=DEMO_LOADERS[loader],
+                            dataset=dataset) + extra
+    log, full, resumed = train_full_and_resumed(
+        tmp_path, tiny_image_folder, body, stop_iter=6)
+    loader_cfg = Config.fromfile(str(tmp_path / 'moco.py')).train_dataloader
+    if loader == 'shipped':
+        assert loader_cfg.num_workers > 0 and loader_cfg.persistent_workers
+    assert 'Resuming inside epoch 2: its first 2 of 4 batches' in log
+    for key in ('state_dict', 'optimizer', 'param_schedulers'):
+        assert_identical(full[key], resumed[key], key)
 
 
 def test_resume_from_missing_file_fails_early(tmp_path, tiny_image_folder):
@@ -331,6 +416,36 @@ def trained_classifier(tmp_path_factory, tiny_image_folder):
     checkpoint = root / 'work_dirs' / 'classifier' / 'epoch_1.pth'
     assert checkpoint.is_file()
     return config, checkpoint
+
+
+def test_train_tool_keeps_a_used_work_dir(trained_classifier, tmp_path):
+    """A fresh run into a work dir with checkpoints stops before writing
+    anything; a run into a work dir that a running run holds stops naming
+    it; ``--overwrite-checkpoints`` starts the fresh run."""
+    config, checkpoint = trained_classifier
+    work = checkpoint.parent
+    saved, entries = checkpoint.read_bytes(), set(os.listdir(work))
+    log = check(start_tool('train.py', [config, '--work-dir', work],
+                           tmp_path), returncode=1)
+    assert f'tools/train.py: {work} holds the checkpoints of an earlier ' \
+        'run (epoch_1.pth, last_checkpoint), which a fresh run would ' \
+        'overwrite. Pass --resume' in log
+    assert checkpoint.read_bytes() == saved
+    assert set(os.listdir(work)) == entries | {LOCK_NAME}  # nothing new
+
+    lock = lock_work_dir(str(work))  # a run in progress
+    try:
+        log = check(start_tool(
+            'train.py', [config, '--work-dir', work, '--resume'], tmp_path),
+            returncode=1)
+    finally:
+        lock.close()
+    assert f'{work} is in use by another training run: pid {os.getpid()} ' \
+        f'on {socket.gethostname()}, started ' in log
+
+    check(start_tool('train.py', [config, '--work-dir', work,
+                                  '--overwrite-checkpoints'], tmp_path))
+    assert checkpoint.read_bytes() != saved  # the new run's
 
 
 def test_test_tool_prints_accuracy(trained_classifier, tmp_path):
