@@ -15,14 +15,14 @@ stopped, and the table says so):
   fp32 and with ``--amp`` (bf16; ``--compile`` adds compiled backbones):
   images/s, peak memory, achieved TFLOP/s and their share of the dense bf16
   peak, and the step's phases;
-* ``tta-seed`` and ``tta-mocov3`` (32 % each): time to accuracy on CIFAR-10
+* ``tta-seed`` and ``tta-mocov3`` (30 % each): time to accuracy on CIFAR-10
   held on the device (the ``_device-data`` recipes, ``--amp``): SEED
   ResNet-18-CIFAR <- the supervised ResNet-56 teacher, and MoCo v3
   ResNet-18-CIFAR without one.  Each measures its step, sets the number of
   epochs that fits its training share (the recipe's schedule scaled to
   it), and logs the kNN top-1 (k=20, T=0.07; bank: the training images,
   queries: the test split) against training seconds (kNN time excluded);
-* ``dist`` (10 %): two iterations of ``tools/dist_train.sh
+* ``dist`` (14 %): two iterations of ``tools/dist_train.sh
   configs/sdssl/vit-s.py 1`` (torchrun, NCCL) on CIFAR-10 images, so the
   user's own command is seen to start on a GPU (on a machine without CUDA,
   ``tools/train.py`` in one process instead).
@@ -51,8 +51,8 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.join(REPO, 'tools', 'analysis_tools'))
 
 #: (name, share of the budget) in the order they run.
-CHECKS = (('throughput', 0.18), ('tta-seed', 0.32), ('tta-mocov3', 0.32),
-          ('dist', 0.10))
+CHECKS = (('throughput', 0.18), ('tta-seed', 0.30), ('tta-mocov3', 0.30),
+          ('dist', 0.14))
 #: throughput models: (label, config, batch size, synthetic image size)
 THROUGHPUT = (
     ('SEED R18 <- R50', 'configs/seed/seed_resnet18_resnet50-mocov2_8xb32-'
