@@ -160,16 +160,26 @@ def _tiny_schedule(cfg) -> None:
     cfg.log_processor = dict(cfg.get('log_processor', {}), by_epoch=False)
 
 
+def _seeded_build(cfg: dict) -> torch.nn.Module:
+    """``MODELS.build(cfg)`` with seed 0, the global RNG left as it was:
+    the same stand-in weights in every run (two runs compared with each
+    other must not differ by their random teachers)."""
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        return MODELS.build(cfg)
+
+
 def _provide_teacher_weights(cfg, tmp_path: Path) -> None:
     """Point a teacher whose weight file is absent (ImageNet teachers,
-    teachers the project's own recipes train) at a file written here: a
-    randomly initialised teacher saved in the key layout that the config's
-    ``prefix_map`` reads, so the config's loading path runs unchanged."""
+    teachers the project's own recipes train, a checkout without the
+    shared weights) at a file written here: a seeded random teacher saved
+    in the key layout that the config's ``prefix_map`` reads, so the
+    config's loading path runs unchanged."""
     teacher = cfg.model.get('teacher')
     if not teacher or not teacher.get('checkpoint') or \
             osp.isfile(teacher.checkpoint):
         return
-    state = MODELS.build(dict(teacher, checkpoint=None)).state_dict()
+    state = _seeded_build(dict(teacher, checkpoint=None)).state_dict()
     inverse = {new: old for old, new in
                (teacher.get('prefix_map') or {}).items() if new is not None}
     news = sorted(inverse, key=len, reverse=True)
@@ -188,7 +198,7 @@ def _provide_pretrained_backbone(cfg, tmp_path: Path) -> None:
     init = (cfg.model.get('backbone') or {}).get('init_cfg') or {}
     if init.get('type') != 'Pretrained' or osp.isfile(init['checkpoint']):
         return
-    backbone = MODELS.build(dict(cfg.model.backbone, init_cfg=None))
+    backbone = _seeded_build(dict(cfg.model.backbone, init_cfg=None))
     prefix = init.get('prefix', '')
     path = tmp_path / 'pretrained.pth'
     torch.save({'state_dict': {prefix + k: v for k, v in
@@ -227,6 +237,7 @@ def tiny_config(path: Path, data_root: Path, work_dir: Path,
                          num_per_class=1)
     _tiny_schedule(cfg)
     cfg.train_cfg.max_iters = iters
+    work_dir.mkdir(parents=True, exist_ok=True)  # stand-in weights go here
     _provide_teacher_weights(cfg, work_dir)
     _provide_pretrained_backbone(cfg, work_dir)
     cfg.default_hooks.checkpoint = None  # nothing to keep from two steps
