@@ -1,5 +1,4 @@
 """Shared fixtures: a tiny class-folder dataset made of small JPEG images."""
-import socket
 from pathlib import Path
 
 import cv2
@@ -33,11 +32,11 @@ def tiny_image_folder(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def free_port() -> int:
-    """A free TCP port on localhost, for a 2-process gloo test."""
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
+def dist_init_method(tmp_path) -> str:
+    """``init_method`` of a gloo test's process group: a rendezvous file of
+    this test alone.  (A TCP port picked here could be taken by another
+    suite on the machine before the group binds it.)"""
+    return f'file://{tmp_path / "dist_rendezvous"}'
 
 
 @pytest.fixture(scope='module')

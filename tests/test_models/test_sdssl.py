@@ -368,8 +368,8 @@ def problem():
         [torch.randn(5, 4, generator=gen)]
 
 
-def worker(rank, port, out_dir):
-    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}',
+def worker(rank, init_method, out_dir):
+    dist.init_process_group('gloo', init_method=init_method,
                             rank=rank, world_size=WORLD)
     try:
         *tensors, weight = problem()
@@ -381,8 +381,8 @@ def worker(rank, port, out_dir):
 
 
 def test_two_process_gathered_losses_match_single_process(tmp_path,
-                                                          free_port):
-    mp.spawn(worker, args=(free_port, tmp_path), nprocs=WORLD)
+                                                          dist_init_method):
+    mp.spawn(worker, args=(dist_init_method, tmp_path), nprocs=WORLD)
     ref_loss, ref_grad = gathered_losses(*problem())
     for rank in range(WORLD):
         loss, grad = torch.load(tmp_path / f'rank{rank}.pt')
