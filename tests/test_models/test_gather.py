@@ -79,13 +79,15 @@ def test_two_process_gloo_matches_single_process(tmp_path, dist_init_method):
     ranks = [torch.load(tmp_path / f'rank{r}.pt') for r in range(WORLD)]
     ref_loss, ref_grad = loss_and_grad(problem()[0], lambda z: z)
 
+    # half batches round z (and z z^T / 0.1 ten times that) otherwise than
+    # the whole one: a few ulps of the loss, 3 measured; 1e-5 is 80
     for res in ranks:
         loss, grad = res['ours']
-        torch.testing.assert_close(loss, ref_loss, rtol=1e-6, atol=1e-7)
+        torch.testing.assert_close(loss, ref_loss, rtol=1e-5, atol=1e-7)
         torch.testing.assert_close(grad, ref_grad, rtol=1e-5, atol=1e-6)
     # mmpretrain's GatherLayer: right loss, wrong gradient (stack.md 7)
     loss, grad = ranks[0]['mmpretrain']
-    torch.testing.assert_close(loss, ref_loss, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(loss, ref_loss, rtol=1e-5, atol=1e-7)
     assert (grad - ref_grad).abs().max() > 1e-2
 
     # no-grad gather and the queue: rank order, same on every rank
