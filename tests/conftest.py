@@ -1,10 +1,13 @@
-"""Shared fixtures: a tiny class-folder dataset made of small JPEG images."""
+"""Shared fixtures: a tiny class-folder dataset made of small JPEG images,
+and each test's own global state."""
+import random
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import torch
+from mmengine.logging import MessageHub
 
 import mmssl_kd  # noqa: F401  (registries, safe checkpoint loader)
 
@@ -48,3 +51,20 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def isolated_globals(request):
+    """Each test starts from the same global state, whichever tests ran
+    before it: seeded random generators, a message hub of its own (no
+    ``iter``, ``epoch`` or ``max_iters`` left by an earlier Runner), and
+    torch's deterministic mode as it was (a Runner with
+    ``randomness.deterministic`` switches it on for the whole process)."""
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+    MessageHub.get_instance(f'test:{request.node.nodeid}')
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    yield
+    torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)

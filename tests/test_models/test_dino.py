@@ -22,11 +22,6 @@ def cross_entropy(target_row, student_row, centre, t_tau, s_tau):
     return -sum(a * math.log(b) for a, b in zip(p, q))
 
 
-@pytest.fixture(autouse=True)
-def fresh_message_hub(request):
-    MessageHub.get_instance(f'test_dino_{request.node.name}')
-
-
 def test_loss_and_centre_by_hand():
     """2 global + 1 local crop, batch 2, K 3, a non-zero centre: the mean
     over the 4 (teacher global, other crop) pairs; then the centre moves

@@ -14,11 +14,6 @@ from mmssl_kd.registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS
 K, D = 12, 24
 
 
-@pytest.fixture(autouse=True)
-def fresh_message_hub(request):
-    MessageHub.get_instance(f'test_mokd_{request.node.name}')
-
-
 def thead(in_channels, **kwargs):
     return dict(type='TransformerHead', in_channels=in_channels,
                 embed_dims=D, out_channels=K, num_blocks=1, num_heads=2,

@@ -18,12 +18,6 @@ from mmssl_kd.registry import MODELS
 WORLD = 2
 
 
-@pytest.fixture(autouse=True)
-def fresh_message_hub(request):
-    """A message hub of this test only: no Runner iteration unless set."""
-    MessageHub.get_instance(f'test_sdssl_{request.node.name}')
-
-
 def tiny_vit(depth: int = 4, img_size: int = 16, patch_size: int = 4,
              **kwargs) -> dict:
     return dict(type='MultiLayerCLSViT',
