@@ -1,11 +1,13 @@
-"""Shared fixtures: a tiny class-folder dataset made of small JPEG images."""
-import socket
+"""Shared fixtures: a tiny class-folder dataset made of small JPEG images,
+and each test's own global state."""
+import random
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import torch
+from mmengine.logging import MessageHub
 
 import mmssl_kd  # noqa: F401  (registries, safe checkpoint loader)
 
@@ -33,11 +35,11 @@ def tiny_image_folder(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def free_port() -> int:
-    """A free TCP port on localhost, for a 2-process gloo test."""
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
+def dist_init_method(tmp_path) -> str:
+    """``init_method`` of a gloo test's process group: a rendezvous file of
+    this test alone.  (A TCP port picked here could be taken by another
+    suite on the machine before the group binds it.)"""
+    return f'file://{tmp_path / "dist_rendezvous"}'
 
 
 @pytest.fixture(scope='module')
@@ -49,3 +51,20 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def isolated_globals(request):
+    """Each test starts from the same global state, whichever tests ran
+    before it: seeded random generators, a message hub of its own (no
+    ``iter``, ``epoch`` or ``max_iters`` left by an earlier Runner), and
+    torch's deterministic mode as it was (a Runner with
+    ``randomness.deterministic`` switches it on for the whole process)."""
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+    MessageHub.get_instance(f'test:{request.node.nodeid}')
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    yield
+    torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)

@@ -21,7 +21,8 @@ def built(tmp_path_factory) -> Path:
     proc = subprocess.run(
         [sys.executable, '-m', 'sphinx', '-W', '--keep-going', '-q', '-b',
          'html', str(ROOT / 'docs'), str(out)],
-        capture_output=True, text=True, timeout=120)
+        capture_output=True, text=True,
+        timeout=600)  # a hang guard: ~20 s on a busy 2-core machine
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return out
 

@@ -83,7 +83,8 @@ def train(args: List[str], cwd: Path) -> subprocess.CompletedProcess:
                PYTHONPATH=os.pathsep.join([str(REPO), str(cwd)]))
     return subprocess.run(
         [sys.executable, str(REPO / 'tools' / 'train.py'), *args], cwd=cwd,
-        env=env, capture_output=True, text=True, timeout=300)
+        env=env, capture_output=True, text=True,
+        timeout=600)  # a hang guard, not a speed check
 
 
 def temp_files(folder: Path) -> List[str]:

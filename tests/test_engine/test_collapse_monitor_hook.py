@@ -167,9 +167,9 @@ def test_model_without_the_module(runner):
         CollapseMonitorHook().before_train(runner)
 
 
-def test_unwraps_ddp(runner, free_port):
+def test_unwraps_ddp(runner, dist_init_method):
     """Under DDP the hook watches the wrapped model's ``neck``."""
-    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{free_port}',
+    dist.init_process_group('gloo', init_method=dist_init_method,
                             rank=0, world_size=1)
     try:
         model = TinyModel(torch.randn(BATCH, DIM), healthy_teacher())

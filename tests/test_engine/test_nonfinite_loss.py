@@ -278,8 +278,9 @@ def test_checkpoint_refuses_nonfinite_weights(tmp_path, mode):
         tmp_path / 'iter_2.pth')
 
 
-def nonfinite_weights_worker(rank: int, port: int, out_dir: Path) -> None:
-    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}',
+def nonfinite_weights_worker(rank: int, init_method: str,
+                             out_dir: Path) -> None:
+    dist.init_process_group('gloo', init_method=init_method,
                             rank=rank, world_size=2)
     try:
         model = encoder()
@@ -291,10 +292,12 @@ def nonfinite_weights_worker(rank: int, port: int, out_dir: Path) -> None:
         dist.destroy_process_group()
 
 
-def test_nonfinite_weights_agree_across_processes(tmp_path, free_port):
+def test_nonfinite_weights_agree_across_processes(tmp_path,
+                                                  dist_init_method):
     """Every process gets the same answer (so all stop together), even when
     only one holds the NaN."""
-    mp.spawn(nonfinite_weights_worker, args=(free_port, tmp_path), nprocs=2)
+    mp.spawn(nonfinite_weights_worker, args=(dist_init_method, tmp_path),
+             nprocs=2)
     for rank in range(2):
         assert torch.load(tmp_path / f'rank{rank}.pt') == ['0.running_var']
     assert nonfinite_weights(encoder()) == []

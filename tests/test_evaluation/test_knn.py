@@ -271,11 +271,11 @@ def test_knn_evaluate_blocks_from_one_pass():
                      image_loader(query_images, query_labels), blocks=(3, ))
 
 
-def _dist_worker(rank, port, out_dir):
+def _dist_worker(rank, init_method, out_dir):
     import torch.distributed as torch_dist
     from mmengine.dataset import DefaultSampler
     torch_dist.init_process_group(
-        'gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank,
+        'gloo', init_method=init_method, rank=rank,
         world_size=2)
     gen = torch.Generator().manual_seed(5)
     images = torch.rand(7, 3, 2, 2, generator=gen)
@@ -295,13 +295,9 @@ def _dist_worker(rank, port, out_dir):
 
 
 @pytest.mark.slow  # two spawned processes import the stack: ~20 s
-def test_distributed_gather_keeps_dataset_order(tmp_path):
-    import socket
+def test_distributed_gather_keeps_dataset_order(tmp_path, dist_init_method):
     import torch.multiprocessing as mp
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        port = sock.getsockname()[1]
-    mp.spawn(_dist_worker, args=(port, tmp_path), nprocs=2)
+    mp.spawn(_dist_worker, args=(dist_init_method, tmp_path), nprocs=2)
     rank0, rank1 = (torch.load(tmp_path / f'rank{r}.pth') for r in (0, 1))
     gen = torch.Generator().manual_seed(5)
     images = torch.rand(7, 3, 2, 2, generator=gen)

@@ -22,11 +22,6 @@ def cross_entropy(target_row, student_row, centre, t_tau, s_tau):
     return -sum(a * math.log(b) for a, b in zip(p, q))
 
 
-@pytest.fixture(autouse=True)
-def fresh_message_hub(request):
-    MessageHub.get_instance(f'test_dino_{request.node.name}')
-
-
 def test_loss_and_centre_by_hand():
     """2 global + 1 local crop, batch 2, K 3, a non-zero centre: the mean
     over the 4 (teacher global, other crop) pairs; then the centre moves
@@ -84,9 +79,9 @@ def test_head_normalises_the_bottleneck_and_the_last_layer():
     assert free.last_layer.parametrizations.weight.original0.requires_grad
 
 
-def centre_worker(rank, port, out_dir):
+def centre_worker(rank, init_method, out_dir):
     import torch.distributed as dist
-    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}',
+    dist.init_process_group('gloo', init_method=init_method,
                             rank=rank, world_size=2)
     try:
         teacher = torch.randn(8, 3, generator=torch.Generator().manual_seed(0))
@@ -97,9 +92,10 @@ def centre_worker(rank, port, out_dir):
         dist.destroy_process_group()
 
 
-def test_two_process_centre_is_the_mean_over_all_ranks(tmp_path, free_port):
+def test_two_process_centre_is_the_mean_over_all_ranks(tmp_path,
+                                                       dist_init_method):
     import torch.multiprocessing as mp
-    mp.spawn(centre_worker, args=(free_port, tmp_path), nprocs=2)
+    mp.spawn(centre_worker, args=(dist_init_method, tmp_path), nprocs=2)
     teacher = torch.randn(8, 3, generator=torch.Generator().manual_seed(0))
     single = DINOLoss(3)
     single.update_center(teacher)

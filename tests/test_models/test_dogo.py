@@ -358,8 +358,8 @@ def problem():
             torch.randn(5, 4, generator=gen))
 
 
-def worker(rank, port, out_dir):
-    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}',
+def worker(rank, init_method, out_dir):
+    dist.init_process_group('gloo', init_method=init_method,
                             rank=rank, world_size=WORLD)
     try:
         x1, x2, weight = problem()
@@ -371,8 +371,8 @@ def worker(rank, port, out_dir):
 
 
 
-def test_two_process_ntxent_matches_single_process(tmp_path, free_port):
-    mp.spawn(worker, args=(free_port, tmp_path), nprocs=WORLD)
+def test_two_process_ntxent_matches_single_process(tmp_path, dist_init_method):
+    mp.spawn(worker, args=(dist_init_method, tmp_path), nprocs=WORLD)
     ref_loss, ref_grad = ntxent_loss_and_grad(*problem())
     for rank in range(WORLD):
         loss, grad = torch.load(tmp_path / f'rank{rank}.pt')
@@ -380,11 +380,11 @@ def test_two_process_ntxent_matches_single_process(tmp_path, free_port):
         torch.testing.assert_close(grad, ref_grad, rtol=1e-5, atol=1e-6)
 
 
-def separate_ddp_worker(rank, port, out_dir):
+def separate_ddp_worker(rank, init_method, out_dir):
     """Two train steps of DoGo (a SimSiam peer: predictor too) under
     MMSeparateDistributedDataParallel, different images on each rank."""
     from mmengine.model import MMSeparateDistributedDataParallel
-    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}',
+    dist.init_process_group('gloo', init_method=init_method,
                             rank=rank, world_size=WORLD)
     try:
         model = build(model1=simsiam_cfg(8), model2=peer_cfg(12))
@@ -402,10 +402,10 @@ def separate_ddp_worker(rank, port, out_dir):
         dist.destroy_process_group()
 
 
-def test_separate_ddp_keeps_both_peers_in_sync(tmp_path, free_port):
+def test_separate_ddp_keeps_both_peers_in_sync(tmp_path, dist_init_method):
     """Each peer's own DDP wrapper averages its gradients: after steps on
     different images the ranks hold identical parameters, which moved."""
-    mp.spawn(separate_ddp_worker, args=(free_port, tmp_path),
+    mp.spawn(separate_ddp_worker, args=(dist_init_method, tmp_path),
              nprocs=WORLD)
     results = [torch.load(tmp_path / f'rank{r}.pt') for r in range(WORLD)]
     assert results[0]['loss'] != results[1]['loss']  # different data

@@ -45,8 +45,8 @@ def mmpretrain_gather(z):
     return torch.cat(GatherLayer.apply(z))
 
 
-def worker(rank, port, out_dir):
-    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}',
+def worker(rank, init_method, out_dir):
+    dist.init_process_group('gloo', init_method=init_method,
                             rank=rank, world_size=WORLD)
     try:
         local = problem()[0].chunk(WORLD)[rank]
@@ -74,18 +74,20 @@ def test_identity_in_one_process():
     assert torch.equal(y, x) and torch.equal(x.grad, torch.ones(3, 4))
 
 
-def test_two_process_gloo_matches_single_process(tmp_path, free_port):
-    mp.spawn(worker, args=(free_port, tmp_path), nprocs=WORLD)
+def test_two_process_gloo_matches_single_process(tmp_path, dist_init_method):
+    mp.spawn(worker, args=(dist_init_method, tmp_path), nprocs=WORLD)
     ranks = [torch.load(tmp_path / f'rank{r}.pt') for r in range(WORLD)]
     ref_loss, ref_grad = loss_and_grad(problem()[0], lambda z: z)
 
+    # half batches round z (and z z^T / 0.1 ten times that) otherwise than
+    # the whole one: a few ulps of the loss, 3 measured; 1e-5 is 80
     for res in ranks:
         loss, grad = res['ours']
-        torch.testing.assert_close(loss, ref_loss, rtol=1e-6, atol=1e-7)
+        torch.testing.assert_close(loss, ref_loss, rtol=1e-5, atol=1e-7)
         torch.testing.assert_close(grad, ref_grad, rtol=1e-5, atol=1e-6)
     # mmpretrain's GatherLayer: right loss, wrong gradient (stack.md 7)
     loss, grad = ranks[0]['mmpretrain']
-    torch.testing.assert_close(loss, ref_loss, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(loss, ref_loss, rtol=1e-5, atol=1e-7)
     assert (grad - ref_grad).abs().max() > 1e-2
 
     # no-grad gather and the queue: rank order, same on every rank

@@ -18,11 +18,6 @@ from mmssl_kd.registry import MODELS
 K = 12
 
 
-@pytest.fixture(autouse=True)
-def fresh_message_hub(request):
-    MessageHub.get_instance(f'test_glsd_{request.node.name}')
-
-
 def soft_ce(target, student, centre, t_tau, s_tau):
     p = torch.softmax((target - centre) / t_tau, dim=-1)
     return -(p * torch.log_softmax(student / s_tau, dim=-1)).sum().item()

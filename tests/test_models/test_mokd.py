@@ -14,11 +14,6 @@ from mmssl_kd.registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS
 K, D = 12, 24
 
 
-@pytest.fixture(autouse=True)
-def fresh_message_hub(request):
-    MessageHub.get_instance(f'test_mokd_{request.node.name}')
-
-
 def thead(in_channels, **kwargs):
     return dict(type='TransformerHead', in_channels=in_channels,
                 embed_dims=D, out_channels=K, num_blocks=1, num_heads=2,
@@ -279,12 +274,12 @@ def test_vit_and_its_teacher_export_as_plain_backbones(part):
     torch.testing.assert_close(vit(x)[0], source(x)[0])
 
 
-def separate_ddp_worker(rank, port, out_dir):
+def separate_ddp_worker(rank, init_method, out_dir):
     """Two train steps of MOKD under MMSeparateDistributedDataParallel (one
     DDP per part), different images on each rank."""
     import torch.distributed as dist
     from mmengine.model import MMSeparateDistributedDataParallel
-    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}',
+    dist.init_process_group('gloo', init_method=init_method,
                             rank=rank, world_size=2)
     try:
         MessageHub.get_instance('ddp').update_info('max_iters', 2)
@@ -309,12 +304,12 @@ def separate_ddp_worker(rank, port, out_dir):
 
 
 def test_separate_ddp_keeps_models_teachers_and_centres_in_sync(
-        tmp_path, free_port):
+        tmp_path, dist_init_method):
     """After steps on different images, both ranks hold the same students,
     EMA teachers and six centres (all-reduced), and the students moved.
     (BatchNorm running statistics are per rank without SyncBN.)"""
     import torch.multiprocessing as mp
-    mp.spawn(separate_ddp_worker, args=(free_port, tmp_path), nprocs=2)
+    mp.spawn(separate_ddp_worker, args=(dist_init_method, tmp_path), nprocs=2)
     results = [torch.load(tmp_path / f'rank{r}.pt') for r in range(2)]
     assert results[0]['loss'] != results[1]['loss']  # different data
     state = results[0]['state']

@@ -18,12 +18,6 @@ from mmssl_kd.registry import MODELS
 WORLD = 2
 
 
-@pytest.fixture(autouse=True)
-def fresh_message_hub(request):
-    """A message hub of this test only: no Runner iteration unless set."""
-    MessageHub.get_instance(f'test_sdssl_{request.node.name}')
-
-
 def tiny_vit(depth: int = 4, img_size: int = 16, patch_size: int = 4,
              **kwargs) -> dict:
     return dict(type='MultiLayerCLSViT',
@@ -368,8 +362,8 @@ def problem():
         [torch.randn(5, 4, generator=gen)]
 
 
-def worker(rank, port, out_dir):
-    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}',
+def worker(rank, init_method, out_dir):
+    dist.init_process_group('gloo', init_method=init_method,
                             rank=rank, world_size=WORLD)
     try:
         *tensors, weight = problem()
@@ -381,8 +375,8 @@ def worker(rank, port, out_dir):
 
 
 def test_two_process_gathered_losses_match_single_process(tmp_path,
-                                                          free_port):
-    mp.spawn(worker, args=(free_port, tmp_path), nprocs=WORLD)
+                                                          dist_init_method):
+    mp.spawn(worker, args=(dist_init_method, tmp_path), nprocs=WORLD)
     ref_loss, ref_grad = gathered_losses(*problem())
     for rank in range(WORLD):
         loss, grad = torch.load(tmp_path / f'rank{rank}.pt')

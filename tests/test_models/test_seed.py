@@ -374,8 +374,8 @@ def two_steps(model: SEED, x: torch.Tensor) -> list:
     return steps
 
 
-def gloo_worker(rank, port, out_dir):
-    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}',
+def gloo_worker(rank, init_method, out_dir):
+    dist.init_process_group('gloo', init_method=init_method,
                             rank=rank, world_size=WORLD)
     try:
         model = build(teacher_temp=0.1)
@@ -387,11 +387,11 @@ def gloo_worker(rank, port, out_dir):
 
 
 def test_two_process_loss_gradient_and_queue_match_single_process(
-        tmp_path, free_port):
+        tmp_path, dist_init_method):
     """Half the batch on each of two gloo ranks: the same loss and student
     gradient as one process with the whole batch, and the same queue (the
     gathered teacher embeddings in rank order) on every rank."""
-    mp.spawn(gloo_worker, args=(free_port, tmp_path), nprocs=WORLD)
+    mp.spawn(gloo_worker, args=(dist_init_method, tmp_path), nprocs=WORLD)
     model = build(teacher_temp=0.1)
     model.eval()
     reference = two_steps(model, images())

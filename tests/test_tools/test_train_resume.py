@@ -239,8 +239,10 @@ def start_tool(tool: str, args: List[str], cwd: Path) -> subprocess.Popen:
 
 
 def check(proc: subprocess.Popen, returncode: int = 0,
-          timeout: int = 120) -> str:
-    """Wait for ``proc``, check its exit status, return its output."""
+          timeout: int = 600) -> str:
+    """Wait for ``proc``, check its exit status, return its output.  The
+    timeout guards against a hang only: a run takes up to a minute and a
+    half on a busy 2-core machine."""
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
