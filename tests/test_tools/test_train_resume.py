@@ -369,12 +369,11 @@ default_hooks = dict(checkpoint=dict(by_epoch=False, interval=2),
 """
 DEMO_LOADERS = {'shipped': '',
                 'main_process': 'num_workers=0, persistent_workers=False, '}
-DEMO_RUNS = [('seed', 'shipped')] + [
+DEMO_RUNS = [('seed', 'shipped'), ('seed_device_data', 'shipped')] + [
     pytest.param(method, loader, marks=pytest.mark.slow)
     for method, loader in [('seed', 'main_process'), ('dogo', 'shipped'),
                            ('dogo', 'main_process'), ('glsd', 'shipped'),
-                           ('glsd', 'main_process'),
-                           ('seed_device_data', 'shipped')]]
+                           ('glsd', 'main_process')]]
 
 
 @pytest.mark.parametrize('method,loader', DEMO_RUNS)
