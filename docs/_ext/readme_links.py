@@ -5,8 +5,9 @@ A README's relative links start from its own folder (``configs/seed/``:
 resolves them from the including page (``docs/methods/``).  On the
 ``include-read`` event, which MyST's ``{include}`` emits, each relative link
 is rewritten from the including page: a README under ``configs/`` becomes
-its page (``methods/<method>.md``, ``benchmarks/<task>.md``), any other
-file a download link to that file.
+its page (``methods/<method>.md``, ``benchmarks/<task>.md``), a page of
+these docs stays a page (its ``#anchor`` kept), any other file becomes a
+download link to that file.
 """
 import os.path as osp
 import re
@@ -28,9 +29,12 @@ def relink(app, relative_path, parent_docname, content):
                  for kind in ('methods', 'benchmarks')]
         page = next((p for p in pages if p in env.found_docs), None)
         scheme = 'path:'  # MyST: a download link, never a document
+        doc = osp.splitext(osp.relpath(path, app.srcdir))[0]
         if (name == 'README.md' and folder.startswith(configs + osp.sep)
                 and page):
             path, scheme = env.doc2path(page), ''
+        elif path.endswith('.md') and doc in env.found_docs:
+            scheme = ''
         target = scheme + osp.relpath(path, page_dir) + (match[2] or '')
         return f']({target})'
 
