@@ -214,15 +214,25 @@ class Runner(_MMEngineRunner):
                 'or more' + (', or train_dataloader.drop_last=True'
                              if short == 1 else '') + '.')
 
-    def save_checkpoint(self, *args, meta: Optional[dict] = None,
-                        **kwargs) -> None:
+    def save_checkpoint(self, out_dir: str, filename: str,
+                        file_client_args: Optional[dict] = None,
+                        save_optimizer: bool = True,
+                        save_param_scheduler: bool = True,
+                        meta: Optional[dict] = None, by_epoch: bool = True,
+                        backend_args: Optional[dict] = None) -> None:
         """MMEngine's, with ``meta['optimizers']``: the optimizers' types
-        by part (``''`` for a single optimizer)."""
+        by part (``''`` for a single optimizer).  Its signature is
+        MMEngine's, spelled out: :func:`mmssl_kd.apis.check_config_keys`
+        reads it to refuse a ``CheckpointHook`` key that nothing takes."""
         if isinstance(self.optim_wrapper, OptimWrapper):  # built
             meta = dict(meta or {}, optimizers={
                 part: type(optimizer).__name__ for part, optimizer
                 in optimizers(self.optim_wrapper).items()})
-        super().save_checkpoint(*args, meta=meta, **kwargs)
+        super().save_checkpoint(
+            out_dir, filename, file_client_args=file_client_args,
+            save_optimizer=save_optimizer,
+            save_param_scheduler=save_param_scheduler, meta=meta,
+            by_epoch=by_epoch, backend_args=backend_args)
 
     def resume(self, filename: str, resume_optimizer: bool = True,
                *args, **kwargs) -> None:
