@@ -51,9 +51,10 @@ def test_times_toolbox_and_reference(algorithm, tiny_image_folder,
         'speed_cfg.channels_last=False' not in options)
     # the throughput of the median toolbox iteration, as printed (3
     # decimals: 0.000 on a slow or busy machine, so compared, not signed)
-    flops_per_step = result['batch_size'] * sum(
+    # the counter's "FLOPs" are multiply-adds; a peak counts two FLOPs each
+    macs_per_step = result['batch_size'] * sum(
         p.factor * p.forward for p in result['flops'])
-    achieved = flops_per_step / (
+    achieved = 2 * macs_per_step / (
         result['timings'][0].median['total'] * 1e-3) / 1e12
     assert achieved > 0
     printed = float(out.split('achieved: ')[1].split()[0])
