@@ -188,6 +188,7 @@ class Runner(_MMEngineRunner):
             loop['type'] = EpochBasedTrainLoop
         loop = super().build_train_loop(loop)
         self.check_train_dataloader(loop.dataloader)
+        self.build_hook_dataloaders()
         if isinstance(loop.dataloader, DeviceDataLoader):
             from mmssl_kd.models.data_preprocessors import \
                 GPUMultiViewAugment
@@ -204,6 +205,20 @@ class Runner(_MMEngineRunner):
                     'transforms=[...]) with the recipe\'s view pipelines '
                     '(see the _device-data configs).')
         return loop
+
+    def build_hook_dataloaders(self) -> None:
+        """Build now the dataloaders that hooks read later (the kNN
+        monitor's bank and queries: ``build_dataloaders(runner,
+        train_dataset)``), so that a missing data folder stops the run
+        before its first iteration, not after an epoch of training.
+        ``train_dataset`` is the training dataloader's dataset config
+        (None if it was given built), whose ``data_root`` the kNN datasets
+        without one follow."""
+        train = self._train_dataloader
+        dataset = train.get('dataset') if isinstance(train, dict) else None
+        for hook in self.hooks:
+            if callable(getattr(hook, 'build_dataloaders', None)):
+                hook.build_dataloaders(self, dataset)
 
     def check_train_dataloader(self, loader) -> None:
         """Refuse a train dataloader that gives no batch (MMEngine trained
