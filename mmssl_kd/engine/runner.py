@@ -11,11 +11,12 @@ from typing import Dict, List, Optional, Tuple, Union
 import torch
 import torch.nn as nn
 from mmengine.dataset import InfiniteSampler
-from mmengine.dist import is_distributed
+from mmengine.dist import get_world_size, is_distributed
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 from mmengine.runner import Runner as _MMEngineRunner
+from mmengine.runner.runner import _SlicedDataset
 from torch.optim import Optimizer
 from torch.utils.data import DataLoader
 
@@ -336,16 +337,21 @@ class Runner(_MMEngineRunner):
                          seed: Optional[int] = None,
                          diff_rank_seed: bool = False):
         """MMEngine's, except for a device-resident dataset: its sampler
-        is built as MMEngine builds one, and the batches are cut on the
-        device (:func:`~mmssl_kd.datasets.build_device_dataloader`)."""
+        is built as MMEngine builds one (``num_batch_per_epoch`` too), and
+        the batches are cut on the device
+        (:func:`~mmssl_kd.datasets.build_device_dataloader`)."""
         dataset_cfg = dataloader.get('dataset') \
             if isinstance(dataloader, dict) else None
         if not is_device_dataset(dataset_cfg):
             return _MMEngineRunner.build_dataloader(dataloader, seed,
                                                     diff_rank_seed)
         cfg = copy.deepcopy(dataloader)
+        batches = cfg.pop('num_batch_per_epoch', None)
         dataset = dataset_cfg if isinstance(dataset_cfg, DeviceImageDataset) \
             else DATASETS.build(cfg['dataset'])
+        if batches is not None:  # the first samples, as MMEngine's
+            dataset = _SlicedDataset(dataset, batches * cfg.get(
+                'batch_size', 1) * get_world_size())
         sampler = DATA_SAMPLERS.build(
             cfg['sampler'], default_args=dict(
                 dataset=dataset, seed=None if diff_rank_seed else seed))
