@@ -143,7 +143,8 @@ def load_config(path: str,
                 work_dir: Optional[str] = None,
                 launcher: str = 'none',
                 trusted: Iterable[str] = ()) -> Config:
-    """Read ``path``, apply ``--cfg-options`` and the common tool settings.
+    """Read ``path``, apply ``--cfg-options`` (a custom hook addressed by
+    its type, :func:`named_hook_options`) and the common tool settings.
 
     If the file does not parse, say whether it breaks the config rules of
     today's stack (imports, ``pkg::`` bases).  ``work_dir`` defaults to the
@@ -157,7 +158,7 @@ def load_config(path: str,
         check_config_file(path)  # raises a ValueError that names the cause
         raise
     if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+        cfg.merge_from_dict(named_hook_options(cfg, cfg_options))
     cfg.launcher = launcher
     if work_dir is not None:
         cfg.work_dir = work_dir
@@ -168,6 +169,108 @@ def load_config(path: str,
                       list(cfg.get('trusted_checkpoints', None) or []))
     warn_misspelled_top_level_keys(cfg)
     return cfg
+
+
+def hook_name(hook: Any) -> str:
+    """The name a ``custom_hooks`` entry is addressed by: its type without
+    a scope (``'KNNHook'`` for ``'mmssl_kd.KNNHook'``)."""
+    kind = hook.get('type', '') if isinstance(hook, dict) else ''
+    return kind.rsplit('.', 1)[-1] if isinstance(kind, str) \
+        else getattr(kind, '__name__', '')
+
+
+def named_hook_options(cfg: Config, options: dict) -> dict:
+    """``options`` with each ``custom_hooks.<Type>[.key...]`` key turned
+    into ``custom_hooks.<index>[.key...]`` for the one entry of that type
+    (:func:`hook_name`), e.g. ``custom_hooks.KNNHook.interval=1``: the
+    index differs between configs (a GLSD config's first hook is not its
+    kNN monitor).  Index keys pass unchanged.
+
+    Raises:
+        KeyError: no entry, or several entries, of that type.
+    """
+    hooks = cfg.get('custom_hooks') or []
+    names = [hook_name(hook) for hook in hooks]
+    out = {}
+    for key, value in options.items():
+        head, _, rest = key.partition('.')
+        name, dot, tail = rest.partition('.')
+        if head == 'custom_hooks' and name and not name.isdigit():
+            found = [i for i, known in enumerate(names) if known == name]
+            if len(found) != 1:
+                how = ('has several' if found else 'has no') + \
+                    f' {name} (its custom_hooks: {names})'
+                raise KeyError(
+                    f'--cfg-options {key}: the config {how}. Address a '
+                    'custom hook by its type when the config has exactly '
+                    'one of that type, else by its index '
+                    '(custom_hooks.0.interval=1).')
+            key = f'custom_hooks.{found[0]}{dot}{tail}'
+        out[key] = value
+    return out
+
+
+#: What ``tools/train.py --smoke`` trains: iterations, the training batch
+#: per process (at most), the batch of every other dataloader (at most,
+#: one batch each) and data workers (at most) per dataloader.
+SMOKE_ITERS = 2
+SMOKE_BATCH = 8
+SMOKE_EVAL_BATCH = 32
+SMOKE_WORKERS = 2
+
+
+def _smoke_loader(loader: dict, batch: int, batches: int) -> None:
+    loader['batch_size'] = min(loader.get('batch_size', 1), batch)
+    loader['num_batch_per_epoch'] = batches
+    if loader.get('num_workers'):
+        loader['num_workers'] = min(loader['num_workers'], SMOKE_WORKERS)
+
+
+def smoke_config(cfg: Config) -> str:
+    """Shrink ``cfg`` in place to a smoke run, whatever the recipe: the
+    training dataloader gives :data:`SMOKE_ITERS` batches of at most
+    :data:`SMOKE_BATCH` (MMEngine's ``num_batch_per_epoch``: the first
+    samples of the dataset), in one epoch (or :data:`SMOKE_ITERS`
+    iterations of an iteration-based loop); the validation dataloader and
+    the dataloaders of the custom hooks (the kNN bank and queries) give one
+    batch of at most :data:`SMOKE_EVAL_BATCH`; every dataloader has at most
+    :data:`SMOKE_WORKERS` workers; the run writes one checkpoint, at its
+    end, and logs every iteration.  Returns one line that says what
+    changed."""
+    train = cfg.train_dataloader
+    _smoke_loader(train, SMOKE_BATCH, SMOKE_ITERS)
+    by_epoch = 'max_epochs' in cfg.train_cfg
+    if by_epoch:
+        cfg.train_cfg.max_epochs = 1
+        cfg.train_cfg.pop('val_begin', None)
+        length = (f'1 epoch of {SMOKE_ITERS} iterations '
+                  '(train_dataloader.num_batch_per_epoch)')
+    else:
+        cfg.train_cfg.max_iters = SMOKE_ITERS
+        cfg.train_cfg.val_interval = SMOKE_ITERS
+        length = f'{SMOKE_ITERS} iterations'
+    changes = [f'{length} of batch {train.batch_size} per process']
+    evaluated = [('val_dataloader', cfg.get('val_dataloader'))] + [
+        (f'custom_hooks.{hook_name(hook)}.{key}', value)
+        for hook in cfg.get('custom_hooks') or [] if isinstance(hook, dict)
+        for key, value in hook.items() if key.endswith('dataloader')]
+    evaluated = [(where, loader) for where, loader in evaluated
+                 if isinstance(loader, dict)]
+    for _, loader in evaluated:
+        _smoke_loader(loader, SMOKE_EVAL_BATCH, 1)
+    if evaluated:
+        changes.append(
+            f'one batch of at most {SMOKE_EVAL_BATCH} in ' +
+            ', '.join(where for where, _ in evaluated))
+    hooks = cfg.setdefault('default_hooks', {})
+    if isinstance(hooks.get('checkpoint'), dict):
+        hooks['checkpoint'].update(
+            interval=1 if by_epoch else SMOKE_ITERS, max_keep_ckpts=1)
+        changes.append('one checkpoint')
+    if isinstance(hooks.get('logger'), dict):
+        hooks['logger']['interval'] = 1
+    changes.append(f'at most {SMOKE_WORKERS} data workers per loader')
+    return '--smoke: ' + '; '.join(changes)
 
 
 def warn_misspelled_top_level_keys(cfg: Config) -> None:

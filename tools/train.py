@@ -1,6 +1,7 @@
 """Train a model from a config file.
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [PATH]] ...
+    python tools/train.py CONFIG --smoke    # a few iterations, end to end
 
 For several GPUs use ``tools/dist_train.sh``, on a Slurm cluster
 ``tools/slurm_train.sh``.
@@ -13,10 +14,11 @@ import mmssl_kd  # noqa: F401  (first: safe checkpoint loader, registries)
 import torch
 
 from mmssl_kd.apis import (add_config_arguments, check_resume_checkpoint,
-                           config_error_hints, load_config)
+                           config_error_hints, load_config, smoke_config)
 from mmssl_kd.engine import Runner
 from mmssl_kd.engine.hooks import find_resumable_checkpoint
-from mmssl_kd.engine.work_dir import WorkDirError, claim_work_dir
+from mmssl_kd.engine.work_dir import (WorkDirError, claim_work_dir,
+                                     launcher_rank)
 
 
 def parse_args() -> argparse.Namespace:
@@ -50,6 +52,13 @@ def parse_args() -> argparse.Namespace:
         '--auto-scale-lr', action='store_true',
         help='scale the learning rate by total batch size / '
         '`auto_scale_lr.base_batch_size` from the config')
+    parser.add_argument(
+        '--smoke', action='store_true',
+        help='a smoke run of the whole recipe: 2 iterations of batch 8 at '
+        'most (the first images of the training set), one batch of the '
+        'kNN bank and queries, one checkpoint, in work_dirs/<config>-smoke '
+        '(replacing an earlier smoke run\'s checkpoints) unless --work-dir; '
+        'prints what it changed. It applies after --cfg-options')
     add_config_arguments(parser)
     parser.add_argument(
         '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -70,8 +79,17 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    cfg = load_config(args.config, args.cfg_options, args.work_dir,
+    work_dir = args.work_dir
+    if args.smoke and work_dir is None:  # a scratch folder of its own
+        work_dir = osp.join('work_dirs', osp.splitext(
+            osp.basename(args.config))[0] + '-smoke')
+        args.overwrite_checkpoints = True
+    cfg = load_config(args.config, args.cfg_options, work_dir,
                       args.launcher, args.trust_checkpoint)
+    if args.smoke:
+        changed = smoke_config(cfg)
+        if launcher_rank(args.launcher) == 0:
+            print(changed, flush=True)
 
     try:  # held until the run ends (the process exits)
         work_dir_lock = claim_work_dir(  # noqa: F841

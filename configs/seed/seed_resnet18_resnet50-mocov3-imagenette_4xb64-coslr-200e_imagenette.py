@@ -37,13 +37,13 @@ custom_hooks = [
             num_workers=8,
             sampler=dict(type='DefaultSampler', shuffle=False),
             collate_fn=dict(type='default_collate'),
-            dataset=dict(type='ImageFolder', data_root=data_root,
+            dataset=dict(type='ImageFolder',
                          split='train', pipeline={{_base_.knn_pipeline}})),
         query_dataloader=dict(
             batch_size=256,
             num_workers=8,
             sampler=dict(type='DefaultSampler', shuffle=False),
             collate_fn=dict(type='default_collate'),
-            dataset=dict(type='ImageFolder', data_root=data_root,
+            dataset=dict(type='ImageFolder',
                          split='val', pipeline={{_base_.knn_pipeline}}))),
 ]

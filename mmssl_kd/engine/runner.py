@@ -2,6 +2,8 @@
 device-resident datasets, start-up checks and a resume that refuses
 another optimizer."""
 import copy
+import datetime
+import logging
 import os.path as osp
 import re
 from typing import Dict, List, Optional, Tuple, Union
@@ -9,9 +11,12 @@ from typing import Dict, List, Optional, Tuple, Union
 import torch
 import torch.nn as nn
 from mmengine.dataset import InfiniteSampler
+from mmengine.dist import get_world_size, is_distributed
+from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 from mmengine.runner import Runner as _MMEngineRunner
+from mmengine.runner.runner import _SlicedDataset
 from torch.optim import Optimizer
 from torch.utils.data import DataLoader
 
@@ -19,7 +24,8 @@ from mmssl_kd.apis import check_config_keys
 from mmssl_kd.compat import load_checkpoint_file
 from mmssl_kd.datasets import (DeviceDataLoader, DeviceImageDataset,
                                build_device_dataloader, is_device_dataset)
-from mmssl_kd.registry import DATA_SAMPLERS, DATASETS, RUNNERS
+from mmssl_kd.registry import (DATA_SAMPLERS, DATASETS, MODEL_WRAPPERS,
+                               RUNNERS)
 from .loops import EpochBasedTrainLoop
 from .speed import speed_up
 
@@ -79,6 +85,64 @@ class Runner(_MMEngineRunner):
         super().__init__(*args, **kwargs)
         check_config_keys(self.cfg, type(self))
 
+    def setup_env(self, env_cfg: Dict) -> None:
+        """MMEngine's, except that a distributed run on a machine without
+        CUDA starts its process group itself, with gloo
+        (:meth:`_init_cpu_process_group`): MMEngine's ``init_dist`` calls
+        ``torch.cuda.set_device`` whatever the backend."""
+        if self.distributed and not is_distributed() \
+                and not torch.cuda.is_available():
+            self._init_cpu_process_group(env_cfg.get('dist_cfg') or {})
+        super().setup_env(env_cfg)
+
+    def _init_cpu_process_group(self, dist_cfg: dict) -> None:
+        """``init_process_group('gloo')`` from the launcher's environment
+        (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``, ``MASTER_PORT``), with
+        ``env_cfg.dist_cfg``'s other settings; a ``backend`` other than
+        gloo (the configs' nccl) is replaced, with a warning."""
+        if self.launcher != 'pytorch':
+            raise RuntimeError(
+                f'launcher={self.launcher!r} on a machine without CUDA: '
+                'MMEngine would call torch.cuda.set_device. Distributed '
+                'training on CPUs goes through tools/dist_train.sh '
+                '(torchrun, launcher pytorch); or train in one process '
+                '(tools/train.py).')
+        dist_cfg = dict(dist_cfg)
+        backend = dist_cfg.pop('backend', 'nccl')
+        if dist_cfg.pop('init_backend', 'torch') != 'torch':
+            raise RuntimeError('env_cfg.dist_cfg.init_backend must be '
+                               "'torch' on a machine without CUDA")
+        if backend != 'gloo':
+            print_log(f'No CUDA: the processes communicate with gloo, not '
+                      f'{backend} (env_cfg.dist_cfg.backend).',
+                      logger='current', level=logging.WARNING)
+        if dist_cfg.get('timeout') is not None:  # seconds, as MMEngine's
+            dist_cfg['timeout'] = datetime.timedelta(
+                seconds=dist_cfg['timeout'])
+        torch.distributed.init_process_group('gloo', **dist_cfg)
+
+    def wrap_model(self, model_wrapper_cfg: Optional[Dict],
+                   model: nn.Module) -> nn.Module:
+        """MMEngine's, except for a distributed run without CUDA: the
+        wrapper (``MMDistributedDataParallel`` unless
+        ``model_wrapper_cfg`` names another) gets no ``device_ids``, which
+        DDP accepts only for a module on one GPU."""
+        if not self.distributed or torch.cuda.is_available() \
+                or is_model_wrapper(model):
+            return super().wrap_model(model_wrapper_cfg, model)
+        if self.cfg.get('sync_bn') is not None:
+            raise ValueError(
+                f"sync_bn={self.cfg.get('sync_bn')!r}: PyTorch's "
+                'SyncBatchNorm runs on GPUs only, and this machine has no '
+                'CUDA. Train without it (--cfg-options sync_bn=None: each '
+                'process normalises over its own batch).')
+        cfg = dict(model_wrapper_cfg or dict(
+            broadcast_buffers=False,
+            find_unused_parameters=self.cfg.get('find_unused_parameters',
+                                                False)))
+        cfg.setdefault('type', 'MMDistributedDataParallel')
+        return MODEL_WRAPPERS.build(cfg, default_args=dict(module=model))
+
     def _speed_cfg(self) -> dict:
         options = dict(self.cfg.get('speed_cfg') or {})
         unknown = sorted(set(options) - set(SPEED_KEYS))
@@ -125,6 +189,7 @@ class Runner(_MMEngineRunner):
             loop['type'] = EpochBasedTrainLoop
         loop = super().build_train_loop(loop)
         self.check_train_dataloader(loop.dataloader)
+        self.build_hook_dataloaders()
         if isinstance(loop.dataloader, DeviceDataLoader):
             from mmssl_kd.models.data_preprocessors import \
                 GPUMultiViewAugment
@@ -141,6 +206,20 @@ class Runner(_MMEngineRunner):
                     'transforms=[...]) with the recipe\'s view pipelines '
                     '(see the _device-data configs).')
         return loop
+
+    def build_hook_dataloaders(self) -> None:
+        """Build now the dataloaders that hooks read later (the kNN
+        monitor's bank and queries: ``build_dataloaders(runner,
+        train_dataset)``), so that a missing data folder stops the run
+        before its first iteration, not after an epoch of training.
+        ``train_dataset`` is the training dataloader's dataset config
+        (None if it was given built), whose ``data_root`` the kNN datasets
+        without one follow."""
+        train = self._train_dataloader
+        dataset = train.get('dataset') if isinstance(train, dict) else None
+        for hook in self.hooks:
+            if callable(getattr(hook, 'build_dataloaders', None)):
+                hook.build_dataloaders(self, dataset)
 
     def check_train_dataloader(self, loader) -> None:
         """Refuse a train dataloader that gives no batch (MMEngine trained
@@ -258,16 +337,21 @@ class Runner(_MMEngineRunner):
                          seed: Optional[int] = None,
                          diff_rank_seed: bool = False):
         """MMEngine's, except for a device-resident dataset: its sampler
-        is built as MMEngine builds one, and the batches are cut on the
-        device (:func:`~mmssl_kd.datasets.build_device_dataloader`)."""
+        is built as MMEngine builds one (``num_batch_per_epoch`` too), and
+        the batches are cut on the device
+        (:func:`~mmssl_kd.datasets.build_device_dataloader`)."""
         dataset_cfg = dataloader.get('dataset') \
             if isinstance(dataloader, dict) else None
         if not is_device_dataset(dataset_cfg):
             return _MMEngineRunner.build_dataloader(dataloader, seed,
                                                     diff_rank_seed)
         cfg = copy.deepcopy(dataloader)
+        batches = cfg.pop('num_batch_per_epoch', None)
         dataset = dataset_cfg if isinstance(dataset_cfg, DeviceImageDataset) \
             else DATASETS.build(cfg['dataset'])
+        if batches is not None:  # the first samples, as MMEngine's
+            dataset = _SlicedDataset(dataset, batches * cfg.get(
+                'batch_size', 1) * get_world_size())
         sampler = DATA_SAMPLERS.build(
             cfg['sampler'], default_args=dict(
                 dataset=dataset, seed=None if diff_rank_seed else seed))

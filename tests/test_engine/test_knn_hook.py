@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.hooks import Hook
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 from mmssl_kd.compat import check_config_file
+from mmssl_kd.engine import Runner as ProjectRunner
 from mmssl_kd.evaluation import knn_evaluate
 from mmssl_kd.registry import MODELS
 
@@ -157,6 +159,92 @@ def test_hook_evaluates_each_part(tiny_image_folder, tmp_path):
         == 32  # base_channels 4: the peer's 32-d features, not 64
     with pytest.raises(ValueError, match="no sub-model `teacher`"):
         part_model(runner.model, 'teacher')
+
+
+def folder_config(data_root: Path, query_split: str = 'test',
+                  **hook_args) -> dict:
+    """:func:`tiny_config` on ``ImageFolder`` datasets, the kNN ones
+    without ``data_root`` (they follow the training set's), with the
+    project's Runner (:class:`ProjectRunner`) and a checkpoint after every
+    epoch."""
+    cfg = tiny_config(data_root, **hook_args)
+    for loader, split in ((cfg['train_dataloader'], 'train'),
+                          (cfg['custom_hooks'][0]['bank_dataloader'],
+                           'train'),
+                          (cfg['custom_hooks'][0]['query_dataloader'],
+                           query_split)):
+        loader['dataset'] = dict(type='ImageFolder', split=split,
+                                 pipeline=loader['dataset']['pipeline'])
+    cfg['train_dataloader']['dataset']['data_root'] = str(data_root)
+    cfg['default_hooks']['checkpoint'] = dict(type='CheckpointHook',
+                                              interval=1)
+    return cfg
+
+
+def test_knn_datasets_follow_the_training_data_root():
+    from mmssl_kd.engine.hooks import KNNHook
+    source = dict(type='ImageFolder', split='test')
+    hook = KNNHook(
+        bank_dataloader=dict(dataset=dict(type='ImageFolder', split='train')),
+        query_dataloader=dict(dataset=dict(type='DeviceImageDataset',
+                                           source=source)))
+    train = dict(type='DeviceImageDataset',
+                 source=dict(type='ImageFolder', data_root='data/x'))
+    bank, query = hook.dataloader_cfgs(train)
+    assert bank['dataset'] == dict(type='ImageFolder', split='train',
+                                   data_root='data/x')
+    assert query['dataset']['source'] == dict(source, data_root='data/x')
+    assert 'data_root' not in source  # the hook's own config is untouched
+    hook.query_cfg['dataset']['source']['data_root'] = 'data/own'
+    assert hook.dataloader_cfgs(train)[1]['dataset']['source'][
+        'data_root'] == 'data/own'  # a config's own root stays
+    with pytest.raises(ValueError, match='bank_dataloader.dataset has no '
+                       'data_root, and the training dataset has none'):
+        hook.dataloader_cfgs(None)
+
+
+def test_missing_knn_folder_stops_the_run_before_training(tiny_image_folder,
+                                                          tmp_path):
+    """The kNN query split does not exist: the run stops before its first
+    iteration (it used to train an epoch, then fail in the kNN hook before
+    the checkpoint)."""
+    cfg = Config(dict(folder_config(tiny_image_folder, query_split='val'),
+                      work_dir=str(tmp_path)))
+    runner = ProjectRunner.from_cfg(cfg)
+    trained = []
+
+    class Count(Hook):
+        def after_train_iter(self, *args, **kwargs):
+            trained.append(1)
+
+    runner.register_hook(Count())
+    with pytest.raises(FileNotFoundError, match=r"/val\) \(split 'val'\) "
+                       'does not exist'):
+        runner.train()
+    assert not trained
+    assert not list(tmp_path.glob('*.pth'))
+
+
+def test_failing_evaluation_keeps_the_checkpoint(tiny_image_folder,
+                                                 tmp_path):
+    """The kNN hook fails after epoch 1 (a part the model lacks): the error
+    reaches the caller, epoch_1.pth is written all the same, and a fixed
+    config resumes from it."""
+    cfg = folder_config(tiny_image_folder, parts=('backbone', 'teacher'))
+    cfg['train_cfg']['max_epochs'] = 2
+    runner = ProjectRunner.from_cfg(Config(dict(cfg,
+                                                 work_dir=str(tmp_path))))
+    with pytest.raises(ValueError, match='no sub-model `teacher`'):
+        runner.train()
+    assert runner.iter == 2 and (tmp_path / 'epoch_1.pth').is_file()
+    cfg['custom_hooks'][0]['parts'] = ('backbone', )
+    resumed = ProjectRunner.from_cfg(Config(dict(
+        cfg, work_dir=str(tmp_path), resume=True,
+        load_from=str(tmp_path / 'epoch_1.pth'),
+        experiment_name=f'resumed_{uuid.uuid4().hex}')))
+    resumed.train()
+    assert resumed.epoch == 2 and (tmp_path / 'epoch_2.pth').is_file()
+    assert resumed.message_hub.get_info('knn/top1_k1') is not None
 
 
 def sdssl_config(data_root: Path, **hook_args) -> dict:

@@ -471,7 +471,7 @@ def dist(recorder: Recorder, ends: float, args: argparse.Namespace) -> None:
         'workers=False',
     ]
     for loader, split in (('bank', 'train'), ('query', 'test')):
-        key = f'custom_hooks.0.{loader}_dataloader'
+        key = f'custom_hooks.KNNHook.{loader}_dataloader'
         data += [f'{key}.dataset.data_root={root}',
                  f'{key}.dataset.split={split}',
                  f'{key}.dataset.num_per_class=4', f'{key}.num_workers=2']

@@ -5,7 +5,8 @@
         [--allow-missing] [--cfg-options ...] [--work-dir DIR]
 
 The bank and query dataloaders (and the default ``ks`` and temperature) are
-those of the ``KNNHook`` in the config's ``custom_hooks``.  CHECKPOINT may
+those of the ``KNNHook`` in the config's ``custom_hooks``, on the training
+data root where they name none.  CHECKPOINT may
 be ``random`` to evaluate the network at initialisation; a checkpoint
 whose keys are not those of the config's model stops the tool (naming
 them) unless ``--allow-missing``.  The last line
@@ -86,8 +87,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
 
     model = load_model(cfg, args.checkpoint, args.allow_missing)
     model.to('cuda' if torch.cuda.is_available() else 'cpu')
-    loaders = (Runner.build_dataloader(hook.bank_cfg),
-               Runner.build_dataloader(hook.query_cfg))
+    loaders = [Runner.build_dataloader(loader) for loader in
+               hook.dataloader_cfgs(cfg.train_dataloader.get('dataset'))]
     print(f'kNN, T={temperature}, {args.checkpoint}, {args.part}')
     results = knn_evaluate(part_model(model, args.part), *loaders, ks=ks,
                            temperature=temperature, blocks=args.blocks)

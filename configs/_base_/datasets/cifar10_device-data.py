@@ -17,14 +17,15 @@ device_train_dataset = dict(
     type='DeviceImageDataset',
     source=dict(type='ImageFolder', data_root=device_data_root,
                 split='train'))
+# The kNN datasets name no data_root: they read the training dataset's.
 device_knn_dataloaders = dict(
     bank_dataloader=dict(
         batch_size=1024,
         sampler=dict(type='DefaultSampler', shuffle=False),
-        dataset=device_train_dataset),
+        dataset=dict(type='DeviceImageDataset',
+                     source=dict(type='ImageFolder', split='train'))),
     query_dataloader=dict(
         batch_size=1024,
         sampler=dict(type='DefaultSampler', shuffle=False),
-        dataset=dict(device_train_dataset,
-                     source=dict(device_train_dataset['source'],
-                                 split='test'))))
+        dataset=dict(type='DeviceImageDataset',
+                     source=dict(type='ImageFolder', split='test'))))

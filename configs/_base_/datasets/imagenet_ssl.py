@@ -137,9 +137,10 @@ knn_pipeline = [
     dict(type='PackInputs'),
 ]
 
-# Online weighted kNN every `interval` epochs. A config that sets
-# `custom_hooks` replaces this whole list: copy the KNNHook entry into it to
-# keep the monitor.
+# Online weighted kNN every `interval` epochs; its datasets name no data_root,
+# so they read the training dataset's (KNNHook.dataloader_cfgs). A config
+# that sets `custom_hooks` replaces this whole list: copy the KNNHook entry
+# into it to keep the monitor.
 custom_hooks = [
     dict(
         type='KNNHook',
@@ -151,7 +152,7 @@ custom_hooks = [
             num_workers=8,
             sampler=dict(type='DefaultSampler', shuffle=False),
             collate_fn=dict(type='default_collate'),
-            dataset=dict(type=dataset_type, data_root=data_root,
+            dataset=dict(type=dataset_type,
                          split='train', num_per_class=100,
                          pipeline=knn_pipeline)),
         query_dataloader=dict(
@@ -159,7 +160,7 @@ custom_hooks = [
             num_workers=8,
             sampler=dict(type='DefaultSampler', shuffle=False),
             collate_fn=dict(type='default_collate'),
-            dataset=dict(type=dataset_type, data_root=data_root,
+            dataset=dict(type=dataset_type,
                          split='val', num_per_class=10,
                          pipeline=knn_pipeline))),
 ]

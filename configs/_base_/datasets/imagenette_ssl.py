@@ -7,9 +7,9 @@ data_root = 'data/imagenette'
 
 train_dataloader = dict(dataset=dict(data_root=data_root))
 
-# Online weighted kNN every `interval` epochs. A config that sets
-# `custom_hooks` replaces this whole list: copy the KNNHook entry into it to
-# keep the monitor.
+# Online weighted kNN every `interval` epochs, on the training data root. A
+# config that sets `custom_hooks` replaces this whole list: copy the KNNHook
+# entry into it to keep the monitor.
 custom_hooks = [
     dict(
         type='KNNHook',
@@ -21,13 +21,13 @@ custom_hooks = [
             num_workers=8,
             sampler=dict(type='DefaultSampler', shuffle=False),
             collate_fn=dict(type='default_collate'),
-            dataset=dict(type='ImageFolder', data_root=data_root,
+            dataset=dict(type='ImageFolder',
                          split='train', pipeline={{_base_.knn_pipeline}})),
         query_dataloader=dict(
             batch_size=256,
             num_workers=8,
             sampler=dict(type='DefaultSampler', shuffle=False),
             collate_fn=dict(type='default_collate'),
-            dataset=dict(type='ImageFolder', data_root=data_root,
+            dataset=dict(type='ImageFolder',
                          split='val', pipeline={{_base_.knn_pipeline}}))),
 ]

@@ -1,4 +1,5 @@
 """Online weighted-kNN accuracy during self-supervised training."""
+import copy
 from typing import Optional, Sequence, Tuple
 
 from mmengine.hooks import Hook
@@ -16,8 +17,15 @@ class KNNHook(Hook):
 
     Every ``interval`` epochs, and after the last one (every ``interval``
     iterations with an ``IterBasedTrainLoop``), and once before training if
-    ``before_train``, the two dataloaders (built once, on first use, with
-    ``runner.build_dataloader``) go through :func:`knn_evaluate`.  The result
+    ``before_train``, the two dataloaders go through :func:`knn_evaluate`.
+    They are built once, with ``runner.build_dataloader``: by the project's
+    Runner before the first iteration (so that a missing folder stops the
+    run before it trains, :meth:`build_dataloaders`), else on first use.
+    A dataset without ``data_root`` (in its innermost ``source`` for a
+    device-resident one) reads the training dataset's: moving the training
+    data (``--cfg-options train_dataloader.dataset.data_root=...``) moves
+    the bank and the queries with it; a ``data_root`` of their own keeps
+    them where it says.  The result
     is logged as ``kNN (T=0.07) epoch 3: top1_k10 41.20 ...``, written to the
     visualizer as scalars ``knn/top1_k10``, ... at the current iteration
     (beside the losses), and stored with ``runner.message_hub.update_info``
@@ -42,8 +50,10 @@ class KNNHook(Hook):
         blocks: block numbers (from 1) of a backbone that returns every
             block (``MultiLayerCLSViT``); None: the backbone's last output.
     """
-    # after the hooks that update the model (EMA teachers) on the same event
-    priority = 'LOW'
+    # after the hooks that update the model (EMA teachers) on the same event,
+    # and after the CheckpointHook (VERY_LOW): a failing evaluation must not
+    # cost the checkpoint of the epoch (iteration) it follows
+    priority = 'LOWEST'
 
     def __init__(self,
                  bank_dataloader: dict,
@@ -89,11 +99,46 @@ class KNNHook(Hook):
             # the loop counts this iteration after the hooks
             self._evaluate(runner, f'iter {runner.iter + 1}', runner.iter + 1)
 
+    def dataloader_cfgs(self, train_dataset: Optional[dict]
+                        ) -> Tuple[dict, dict]:
+        """The bank and query dataloader configs, a dataset without
+        ``data_root`` given that of ``train_dataset`` (the training
+        dataloader's dataset config).
+
+        Raises:
+            ValueError: a dataset without ``data_root`` and no training
+                ``data_root`` to follow.
+        """
+        root = _innermost(train_dataset).get('data_root')
+        cfgs = []
+        for name, cfg in (('bank', self.bank_cfg), ('query', self.query_cfg)):
+            cfg = copy.deepcopy(cfg)
+            dataset = _innermost(cfg.get('dataset'))
+            if dataset.get('data_root') is None:
+                if root is None:
+                    raise ValueError(
+                        f'KNNHook: {name}_dataloader.dataset has no '
+                        'data_root, and the training dataset has none to '
+                        'follow. Set data_root in the hook\'s '
+                        f'{name}_dataloader.dataset.')
+                dataset['data_root'] = root
+            cfgs.append(cfg)
+        return cfgs[0], cfgs[1]
+
+    def build_dataloaders(self, runner,
+                          train_dataset: Optional[dict]) -> None:
+        """Build the bank and query dataloaders of
+        :meth:`dataloader_cfgs` (the project's Runner calls this before
+        the first iteration)."""
+        self._dataloaders = tuple(
+            runner.build_dataloader(cfg, seed=runner.seed)
+            for cfg in self.dataloader_cfgs(train_dataset))
+
     def _evaluate(self, runner, when: str, step: int) -> None:
-        if self._dataloaders is None:
-            self._dataloaders = (
-                runner.build_dataloader(self.bank_cfg, seed=runner.seed),
-                runner.build_dataloader(self.query_cfg, seed=runner.seed))
+        if self._dataloaders is None:  # a Runner that did not build them
+            self.build_dataloaders(
+                runner, (runner.cfg.get('train_dataloader') or {}).get(
+                    'dataset'))
         model = runner.model
         if is_model_wrapper(model):
             model = model.module
@@ -120,3 +165,14 @@ class KNNHook(Hook):
         runner.visualizer.add_scalars(scalars, step=step)
         for key, value in scalars.items():
             runner.message_hub.update_info(key, value)
+
+
+def _innermost(dataset) -> dict:
+    """The dataset config that lists the files: ``dataset`` itself, or the
+    ``source`` of a device-resident one / the ``dataset`` of a wrapper
+    (``RepeatDataset``), however deep; ``{}`` for a built dataset or
+    None."""
+    while isinstance(dataset, dict) and isinstance(
+            dataset.get('source', dataset.get('dataset')), dict):
+        dataset = dataset.get('source', dataset.get('dataset'))
+    return dataset if isinstance(dataset, dict) else {}
