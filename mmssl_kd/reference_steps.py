@@ -27,11 +27,15 @@ from mmengine.logging import MessageHub
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 from torch.optim import Optimizer
 
+from mmssl_kd.engine.optim_wrappers import clip_grad_per_parameter_
 from mmssl_kd.models.algorithms import DINO, SEED, DoGo
 from mmssl_kd.models.algorithms.dino import StudentNet
 from mmssl_kd.param_groups import merge_param_groups
 
 Losses = Dict[str, torch.Tensor]
+#: The clipping the reference steps reproduce: by global norm (MMEngine's)
+#: and per parameter (DINO's).
+CLIP_FUNCS = (nn.utils.clip_grad_norm_, clip_grad_per_parameter_)
 
 
 def optim_wrappers(optim_wrapper: OptimWrapper) -> List[OptimWrapper]:
@@ -70,7 +74,7 @@ class ReferenceStep(abc.ABC):
         model: the built toolbox model; the step trains a deep copy.
         optim_wrapper: the toolbox's ``OptimWrapper`` (or
             ``OptimWrapperDict``), whose optimizers and gradient clipping
-            (by norm) are reproduced.
+            (by global or per-parameter norm) are reproduced.
     """
 
     #: The keys of :meth:`forward`'s result that are back-propagated (each
@@ -83,14 +87,15 @@ class ReferenceStep(abc.ABC):
         own = dict(self.model.named_parameters())
         by_id = {id(p): own[name] for name, p in model.named_parameters()}
         self.optimizers: List[Optimizer] = []
-        self.clips: List[dict] = []  # clip_grad_norm_ arguments; {}: none
+        # (clipping function, its arguments); None: no clipping
+        self.clips: List[Optional[tuple]] = []
         for wrapper in optim_wrappers(optim_wrapper):
             clip = dict(wrapper.clip_grad_kwargs or {})
-            if clip and wrapper.clip_func is not nn.utils.clip_grad_norm_:
+            if clip and wrapper.clip_func not in CLIP_FUNCS:
                 raise ValueError('The reference steps clip gradients by norm '
                                  f'only, not with {wrapper.clip_func}')
             self.optimizers.append(plain_optimizer(wrapper.optimizer, by_id))
-            self.clips.append(clip)
+            self.clips.append((wrapper.clip_func, clip) if clip else None)
         pre = self.model.data_preprocessor
         self.mean, self.std = pre.mean, pre.std
         self.bgr_to_rgb: bool = pre._channel_conversion
@@ -121,9 +126,9 @@ class ReferenceStep(abc.ABC):
         """Clip, step and zero each optimizer (then :meth:`after_step`)."""
         for optimizer, clip in zip(self.optimizers, self.clips):
             if clip:
-                nn.utils.clip_grad_norm_(
-                    [p for g in optimizer.param_groups for p in g['params']],
-                    **clip)
+                func, kwargs = clip
+                func([p for g in optimizer.param_groups for p in g['params']],
+                     **kwargs)
             optimizer.step()
             optimizer.zero_grad()
         self.after_step()

@@ -31,6 +31,18 @@ forward (in the same reduction as the loss), and
 :func:`raise_if_nonfinite_weights` checks every parameter and buffer
 before each checkpoint is written (the project's ``CheckpointHook``): a
 non-finite model is never saved as a good one.
+
+Gradient clipping: MMEngine's ``clip_grad=dict(max_norm=3.0)`` scales all
+gradients by one factor when their global norm exceeds ``max_norm``.  The
+DINO family (DINO, GLSD, MOKD) clips each parameter's gradient on its own
+(dino ``utils.clip_gradients``); these wrappers (and so ``--amp`` and every
+part of an ``OptimWrapperDict``) also take::
+
+    optim_wrapper = dict(optimizer=..., clip_grad=dict(
+        type='per_parameter', max_norm=3.0))
+
+(:func:`clip_grad_per_parameter_`; after unscaling under fp16 AMP, as the
+official code does).
 """
 import contextlib
 import logging
@@ -155,6 +167,48 @@ def raise_if_nonfinite_weights(model: nn.Module, optim_wrapper,
         f'Stopped before writing {saving}: no checkpoint holds these '
         f'weights, and the last checkpoint ({last}) is kept. '
         + FIX + ('' if skips else SKIP_HINT))
+
+
+def clip_grad_per_parameter_(parameters, max_norm: float) -> torch.Tensor:
+    """Clip each parameter's gradient to L2 norm ``max_norm`` separately,
+    in place, as DINO's ``utils.clip_gradients`` (dino utils.py): a
+    gradient ``g`` becomes ``g * max_norm / (||g|| + 1e-6)`` where that
+    factor is below 1, and is left as it is otherwise.
+
+    Returns the global L2 norm of the gradients before clipping (logged as
+    ``grad_norm``, as MMEngine's norm clipping logs it).
+    """
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if not grads:
+        return torch.tensor(0.)
+    norms = torch._foreach_norm(grads)
+    torch._foreach_mul_(grads, [(max_norm / (n + 1e-6)).clamp(max=1.)
+                                for n in norms])
+    return torch.linalg.vector_norm(torch.stack(
+        [n.to(norms[0].device) for n in norms]))
+
+
+class PerParameterClip:
+    """Mixin for an MMEngine optimizer wrapper: ``clip_grad=dict(
+    type='per_parameter', max_norm=...)`` clips with
+    :func:`clip_grad_per_parameter_`; other ``clip_grad`` are MMEngine's
+    (``'norm'``, ``'value'``)."""
+
+    def __init__(self, *args, clip_grad: Optional[dict] = None, **kwargs):
+        per_parameter = (isinstance(clip_grad, dict)
+                         and clip_grad.get('type') == 'per_parameter')
+        if per_parameter:
+            clip_grad = {k: v for k, v in clip_grad.items() if k != 'type'}
+            if set(clip_grad) != {'max_norm'}:
+                raise ValueError(
+                    "optim_wrapper.clip_grad=dict(type='per_parameter') "
+                    'takes max_norm and nothing else, got '
+                    f'{sorted(clip_grad)}; e.g. clip_grad=dict('
+                    "type='per_parameter', max_norm=3.0)")
+        super().__init__(*args, clip_grad=clip_grad, **kwargs)
+        if per_parameter:
+            self.clip_func = clip_grad_per_parameter_
+            self.grad_name = 'grad_norm'
 
 
 class NonFiniteLossGuard:
@@ -307,13 +361,17 @@ class NonFiniteLossGuard:
 
 
 @OPTIM_WRAPPERS.register_module()
-class OptimWrapper(NonFiniteLossGuard, _MMEngineOptimWrapper):
-    """MMEngine's ``OptimWrapper`` with :class:`NonFiniteLossGuard`."""
+class OptimWrapper(NonFiniteLossGuard, PerParameterClip,
+                   _MMEngineOptimWrapper):
+    """MMEngine's ``OptimWrapper`` with :class:`NonFiniteLossGuard` and
+    :class:`PerParameterClip`."""
 
 
 @OPTIM_WRAPPERS.register_module()
-class AmpOptimWrapper(NonFiniteLossGuard, _MMEngineAmpOptimWrapper):
-    """MMEngine's ``AmpOptimWrapper`` with :class:`NonFiniteLossGuard`."""
+class AmpOptimWrapper(NonFiniteLossGuard, PerParameterClip,
+                      _MMEngineAmpOptimWrapper):
+    """MMEngine's ``AmpOptimWrapper`` with :class:`NonFiniteLossGuard` and
+    :class:`PerParameterClip`."""
 
 
 @OPTIM_WRAPPERS.register_module()

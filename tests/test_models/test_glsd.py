@@ -283,3 +283,29 @@ def test_glsd_and_dino_start_from_the_same_weights():
     assert params[0].keys() == params[1].keys()
     for key, value in params[0].items():
         assert torch.equal(value, params[1][key]), key
+
+
+def test_similarity_matching_uses_backbone_tokens_not_head_outputs():
+    """EsViT's matching compares the *backbone* region features (GLSD
+    main_global_local_self_distillation.py: ``s_fea``/``t_fea``, not the
+    dense head's outputs): the region term equals LocalDINOLoss with the
+    matches of the backbone tokens, and differs from the one with matches
+    of the dense-head outputs."""
+    from mmssl_kd.models.utils import similarity_match
+    torch.manual_seed(0)
+    model = build(matching='similarity')
+    inputs = crops()
+    losses = model.loss(inputs)
+    with torch.no_grad():
+        out = multi_crop_forward(model._student(), inputs)
+
+        def local(field):
+            matches = {(t, s): (similarity_match(out[s][field],
+                                                 out[t][field]), None)
+                       for t in range(2) for s in range(4) if s != t}
+            return LocalDINOLoss(K)([o[1] for o in out],
+                                    [o[1] for o in out[:2]], matches)
+        by_tokens, by_heads = local(2), local(1)
+    assert losses['loss_local'].item() == pytest.approx(
+        0.5 * by_tokens.item(), rel=1e-5)
+    assert abs(by_tokens.item() - by_heads.item()) > 1e-3

@@ -323,3 +323,122 @@ def test_separate_ddp_keeps_models_teachers_and_centres_in_sync(
                            start['peer.backbone.cls_token'])
     assert not torch.equal(state['backbone.conv1.weight'],
                            start['backbone.conv1.weight'])
+
+
+def bicubic_matrix(n_in: int, n_out: int, scale: float) -> torch.Tensor:
+    """(n_out, n_in) weights of 1-D bicubic resizing as PyTorch defines it
+    for ``scale_factor=scale``, ``align_corners=False``: output i samples
+    the input at x = (i + 0.5) / scale - 0.5 with Keys' cubic kernel
+    (a = -0.75) on its four neighbours, indices clamped to the border."""
+    a = -0.75
+
+    def kernel(d):
+        d = abs(d)
+        if d <= 1:
+            return (a + 2) * d ** 3 - (a + 3) * d ** 2 + 1
+        if d < 2:
+            return a * d ** 3 - 5 * a * d ** 2 + 8 * a * d - 4 * a
+        return 0.
+
+    w = torch.zeros(n_out, n_in, dtype=torch.float64)
+    for i in range(n_out):
+        x = (i + 0.5) / scale - 0.5
+        x0 = int(torch.tensor(x).floor())
+        for k in range(x0 - 1, x0 + 3):
+            w[i, min(max(k, 0), n_in - 1)] += kernel(x - k)
+    return w
+
+
+@pytest.mark.parametrize('side', [2, 3, 6])
+def test_thead_position_embedding_resized_as_official(side):
+    """A 4 x 4 position embedding on a side x side grid: bicubic with the
+    official scale factor (side + 0.1) / 4 (mokd backbones/
+    vision_transformer.py, THead interpolate_pos_encoding), from the
+    weights written out; MMEngine-style ``size=`` resizing is further off
+    than rounding."""
+    torch.manual_seed(0)
+    head = TransformerHead(D, embed_dims=D, out_channels=K, num_blocks=1,
+                           num_heads=2, grid=(4, 4))
+    head.pos_embed.data.normal_()
+    w = bicubic_matrix(4, side, (side + 0.1) / 4)
+    grid = head.pos_embed.detach().double().reshape(4, 4, D)
+    expected = torch.einsum('ia,jb,abd->ijd', w, w, grid).reshape(
+        1, side * side, D)
+    ours = head._pos_embed(side * side).detach().double()
+    torch.testing.assert_close(ours, expected, rtol=0, atol=1e-5)
+    w_size = bicubic_matrix(4, side, side / 4)
+    by_size = torch.einsum('ia,jb,abd->ijd', w_size, w_size, grid).reshape(
+        1, side * side, D)
+    assert (by_size - expected).abs().max() > 1e-2
+
+
+def test_cnn_query_is_taken_before_the_position_embedding():
+    """The CNN's search query is the mean of its 1x1-projected tokens
+    without the position embedding (official THead_CNN.prepare_tokens:
+    ``x_pool = avgpool(patch_embed(x))`` before the embedding is added)."""
+    model = build()
+    model.head.pos_embed.data.fill_(1.)  # far from a zero-mean embedding
+    x = torch.randn(2, 3, 16, 16)
+    _, _, tokens, query = model._cnn()(x)
+    fmap = model.backbone(x)[-1]
+    raw = fmap.flatten(2).transpose(1, 2)
+    torch.testing.assert_close(query, model.head.proj(raw).mean(1))
+    torch.testing.assert_close(tokens, model.head.proj(raw))
+
+
+def test_cnn_thead_teacher_temperature_warms_up_over_50_epochs():
+    """The CNN's T-Head loss uses the CNN's 50-epoch warm-up (official
+    main_mokd.py: the T-Head loss of the CNN takes
+    warmup_teacher_temp_epochs_cnn), not the ViT's 30: its value is a
+    DINOLoss at 0.04 + 0.03 * 15 / 49 on the T-Head outputs."""
+    model = build(drop_path=0.)
+    MessageHub.get_current_instance().update_info('epoch', 15)
+    inputs = crops()
+    losses = model.loss(inputs)
+    with torch.no_grad():
+        student = multi_crop_forward(model._cnn(), inputs)
+    thead = [c[1] for c in student]
+    temp = 0.04 + 0.03 * 15 / 49
+    assert model.losses['thead_1'].current_teacher_temp() == pytest.approx(
+        temp)
+    expected = DINOLoss(K, teacher_temp=temp)(thead, thead[:2])
+    vit_schedule = DINOLoss(K, teacher_temp=0.04 + 0.03 * 15 / 29)(
+        thead, thead[:2])
+    assert losses['loss_thead_1'].item() == pytest.approx(expected.item(),
+                                                          rel=1e-5)
+    assert abs(expected.item() - vit_schedule.item()) > 1e-3
+
+
+def test_recipes_convert_students_and_teachers_to_syncbn():
+    """The MOKD recipes set ``sync_bn='torch'`` (official main_mokd.py
+    converts student and teacher CNN); MMEngine's Runner makes that
+    conversion in a distributed run before wrapping the model. Made here on
+    a small MOKD: every BN of the CNN, its EMA teacher included, becomes
+    SyncBatchNorm, and the EMA keeps following the student (the converted
+    layers hold the same parameter tensors)."""
+    import glob
+
+    from mmengine.model import convert_sync_batchnorm
+    from torch.nn.modules.batchnorm import _BatchNorm
+
+    from mmssl_kd.apis import load_config
+    paths = glob.glob('configs/mokd/*.py')
+    assert paths
+    for path in paths:
+        assert load_config(path).get('sync_bn') == 'torch', path
+    model = convert_sync_batchnorm(build(), 'torch')
+    bns = {name: type(m) for name, m in model.named_modules()
+           if isinstance(m, _BatchNorm)}
+    assert any(n.startswith('backbone.') for n in bns)
+    assert any(n.startswith('teacher.module.backbone.') for n in bns)
+    assert set(bns.values()) == {torch.nn.SyncBatchNorm}
+    name = 'backbone.bn1.weight'
+    teacher = dict(model.teacher.module.named_parameters())
+    assert model.teacher.avg_parameters[name] is teacher[name]
+    model.loss(crops())  # the first update copies the student (CPU: no sync)
+    with torch.no_grad():
+        dict(model.named_parameters())[name].add_(1.)
+    before = teacher[name].detach().clone()
+    MessageHub.get_current_instance().update_info('max_iters', 100)
+    model.loss(crops())
+    assert not torch.equal(teacher[name], before)

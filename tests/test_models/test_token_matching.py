@@ -59,3 +59,20 @@ def test_similarity_match_takes_the_most_similar_token():
     teacher = torch.tensor([[[1., 0.], [0., 1.], [-1., 0.]]])
     student = torch.tensor([[[0.1, 2.], [-3., 0.1], [5., 1.]]])
     assert similarity_match(student, teacher)[0].tolist() == [1, 2, 0]
+
+
+def test_hinge_is_strict_at_the_boundary():
+    """The official hinge keeps a pair when its squared distance is *below*
+    the larger squared half-diagonal (``distances < diag``, GLSD
+    main_global_local_self_distillation.py): teacher cells 6 x 8 px
+    (squared half-diagonal 25), a student token 5 px (3, 4) from the
+    nearest teacher centre is dropped; closer (squared 19.5625), it
+    counts. Exact binary fractions, so the comparison is exact."""
+    teacher = centres((0, 0, 12, 16), grid=(2, 2))
+    assert teacher[1].item() == 25
+    on_edge = centres((5, 7, 7, 9), grid=(1, 1))  # centre (6, 8)
+    _, mask = geometric_match(on_edge, teacher)
+    assert not mask.any()
+    inside = centres((5, 7, 7, 7.5), grid=(1, 1))  # centre (6, 7.25)
+    _, mask = geometric_match(inside, teacher)
+    assert mask.all()

@@ -37,3 +37,7 @@ model = dict(
     search=True,
     base_momentum=0.004)  # = paper momentum 0.996 (MMEngine EMA convention)
 model_wrapper_cfg = dict(type='MMSeparateDistributedDataParallel')
+# SyncBN in a distributed run, for the students and their EMA teachers (the
+# official main_mokd.py converts both when a model has BatchNorm: the CNN);
+# MMEngine's Runner converts the whole model before wrapping it.
+sync_bn = 'torch'

@@ -1,12 +1,13 @@
 # DINO's optimisation (main_dino.py; the global-local recipe): AdamW, lr
 # 5e-4 for a batch of 256 after 10 linear warm-up epochs, cosine to 1e-6;
-# weight decay 0.04 -> 0.4 (cosine), none on biases and norms; gradient
-# clipping at 3.0; 300 epochs. Keep the last layer frozen in epoch 0 with
+# weight decay 0.04 -> 0.4 (cosine), none on biases and norms; each
+# parameter's gradient clipped to norm 3.0 on its own (dino
+# utils.clip_gradients); 300 epochs. Keep the last layer frozen in epoch 0 with
 # `dict(type='FreezeLastLayerHook', epochs=1)` in the recipe's hooks.
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=5e-4, weight_decay=0.04),
-    clip_grad=dict(max_norm=3.0),
+    clip_grad=dict(type='per_parameter', max_norm=3.0),
     paramwise_cfg=dict(norm_decay_mult=0., bias_decay_mult=0.,
                        flat_decay_mult=0.))
 param_scheduler = [

@@ -1,5 +1,7 @@
 # MOKD's optimisation (official main_mokd.py), one optimizer per model
-# (`optim_parts` of MOKD: 'cnn', 'vit'), gradients clipped at 3.0:
+# (`optim_parts` of MOKD: 'cnn', 'vit'), each parameter's gradient clipped
+# to norm 3.0 on its own (utils.clip_gradients; README: --clip_grad_cnn 3
+# --clip_grad_vit 3):
 # - CNN: SGD, momentum 0.9, lr 0.1 x batch / 256 after 10 warm-up epochs,
 #   cosine to 0.0048 (hard-coded officially), weight decay 1e-4 constant.
 #   Its T-Head trains in the same SGD at the ViT's lr and weight decay
@@ -11,7 +13,7 @@
 optim_wrapper = dict(
     constructor='PartsOptimWrapperConstructor',
     type='OptimWrapper',
-    clip_grad=dict(max_norm=3.0),
+    clip_grad=dict(type='per_parameter', max_norm=3.0),
     cnn=dict(optimizer=dict(type='SGD', lr=0.1, momentum=0.9,
                             weight_decay=1e-4),
              paramwise_cfg=dict(norm_decay_mult=0., bias_decay_mult=0.,

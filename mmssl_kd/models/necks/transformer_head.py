@@ -34,7 +34,8 @@ class TransformerHead(BaseModule):
         num_blocks: transformer blocks (3).
         num_heads: attention heads (6).
         grid: the position embedding's grid (7 x 7 for a ResNet-50 at 224
-            px, 14 x 14 for ViT-S/16), resized bicubically to other grids.
+            px, 14 x 14 for ViT-S/16), resized bicubically to other grids
+            with the official scale factor ``(side + 0.1) / grid``.
         norm_last_layer: fix the last layer's weight norm to 1.
     """
 
@@ -74,9 +75,14 @@ class TransformerHead(BaseModule):
                              f'got {num_tokens} tokens')
         if (side, side) == self.grid:
             return self.pos_embed
+        # as the official THead_CNN/THead_ViT.interpolate_pos_encoding
+        # (mokd backbones/vision_transformer.py, after DINO's): a scale
+        # factor of (side + 0.1) / grid, which bicubic interpolation also
+        # uses to map output to input coordinates (unlike `size=`)
         pos = self.pos_embed.reshape(1, *self.grid, -1).permute(0, 3, 1, 2)
-        pos = F.interpolate(pos, size=(side, side), mode='bicubic',
-                            align_corners=False)
+        pos = F.interpolate(pos, scale_factor=tuple(
+            (side + 0.1) / g for g in self.grid), mode='bicubic',
+            align_corners=False)
         return pos.permute(0, 2, 3, 1).flatten(1, 2)
 
     def forward(self, tokens: torch.Tensor
