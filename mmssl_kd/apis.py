@@ -17,7 +17,7 @@ from mmengine.config import Config, DictAction
 from mmengine.hooks import CheckpointHook, EMAHook
 from mmengine.logging import MMLogger
 from mmengine.model import is_model_wrapper
-from mmengine.registry import HOOKS, MODELS
+from mmengine.registry import HOOKS, MODELS, DefaultScope
 from mmengine.runner import Runner
 from torch import nn
 from torch.utils.data import DataLoader
@@ -30,7 +30,10 @@ from mmssl_kd.compat import (check_config_file, load_checkpoint_file,
 _OTHER_TOP_LEVEL_KEYS = ('model_wrapper_cfg', 'sync_bn',
                          'find_unused_parameters', 'compile',
                          'activation_checkpointing', 'efficient_conv_bn_eval',
-                         'runner_type', 'trusted_checkpoints', 'speed_cfg')
+                         'runner_type', 'trusted_checkpoints', 'speed_cfg',
+                         'vis_backends')
+#: The logging backends of ``configs/_base_/default_runtime.py``.
+DEFAULT_VIS_BACKENDS = [dict(type='LocalVisBackend')]
 _UNEXPECTED_ARGUMENT = re.compile(
     r"(\w+)\.__init__\(\) got an unexpected keyword argument '(\w+)'")
 #: What MMEngine 0.10.7's ``CheckpointHook`` passes to
@@ -183,6 +186,43 @@ def warn_misspelled_top_level_keys(cfg: Config) -> None:
         if key not in known and close:
             warnings.warn(f'Config key `{key}` is read by nothing; did you '
                           f'mean `{close[0]}`?', stacklevel=2)
+
+
+def resolve_vis_backends(cfg: Config) -> None:
+    """Give a top-level ``vis_backends = [...]`` to the visualizer.
+
+    The Runner reads only ``visualizer.vis_backends``: a child config's
+    ``vis_backends = [..., dict(type='TensorboardVisBackend')]`` was
+    silently ignored (the base had already copied its own list into
+    ``visualizer``).  The base runtime now sets only ``visualizer``; a
+    top-level list replaces the visualizer's default one.
+
+    Raises:
+        ValueError: the config sets both, differently.
+    """
+    backends = cfg.get('vis_backends')
+    visualizer = cfg.get('visualizer')
+    if backends is None or not isinstance(visualizer, dict):
+        return
+    current = visualizer.get('vis_backends')
+    if current is None or _plain(current) in (_plain(backends),
+                                              DEFAULT_VIS_BACKENDS):
+        visualizer['vis_backends'] = backends
+        return
+    raise ValueError(
+        f'The config sets vis_backends = {_plain(backends)} and '
+        f'visualizer.vis_backends = {_plain(current)}; the Runner reads only '
+        'the second. Set one of them (e.g. only `visualizer = dict('
+        'vis_backends=[...])`); see docs/logging.md.')
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with MMEngine's ConfigDicts as plain dicts and lists."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
 
 
 def _init_arguments(cls: type) -> List[str]:
@@ -366,11 +406,14 @@ def check_resume_checkpoint(model: nn.Module, path: str) -> None:
 
 def build_model(cfg: Config) -> nn.Module:
     """Build ``cfg.model`` with the config's top-level data preprocessor (as
-    the Runner does), without initialising its weights."""
+    the Runner does), without initialising its weights, in the config's
+    registry scope (``default_scope``, ``'mmssl_kd'`` if it has none): no
+    ``init_default_scope`` call is needed first."""
     from mmssl_kd.registry import MODELS  # registers the models first
     model_cfg = cfg.model.copy()
     model_cfg.setdefault('data_preprocessor', cfg.get('data_preprocessor'))
-    with config_error_hints():
+    scope = cfg.get('default_scope') or 'mmssl_kd'
+    with config_error_hints(), DefaultScope.overwrite_default_scope(scope):
         return MODELS.build(model_cfg)
 
 

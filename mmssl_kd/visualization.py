@@ -53,14 +53,14 @@ def add_embedding_arguments(parser: argparse.ArgumentParser,
 def check_packages(method: str) -> None:
     """Raise ``ModuleNotFoundError`` with the ``pip install`` line if a
     package that ``--method`` needs is missing."""
-    needed = [('sklearn', 'scikit-learn')]
+    needed = [('sklearn', 'scikit-learn', '')]
     if method == 'umap':
-        needed.append(('umap', 'umap-learn'))
-    for module, package in needed:
+        needed.append(('umap', 'umap-learn', ' (or pip install -e ".[umap]")'))
+    for module, package, extra in needed:
         if importlib.util.find_spec(module) is None:
             raise ModuleNotFoundError(
                 f'--method {method} needs {package}, which is not '
-                f'installed: pip install {package}')
+                f'installed: pip install {package}{extra}')
 
 
 def feature_pipeline(cfg: Config) -> list:

@@ -15,7 +15,7 @@ from mmengine.runner import Runner as _MMEngineRunner
 from torch.optim import Optimizer
 from torch.utils.data import DataLoader
 
-from mmssl_kd.apis import check_config_keys
+from mmssl_kd.apis import check_config_keys, resolve_vis_backends
 from mmssl_kd.compat import load_checkpoint_file
 from mmssl_kd.datasets import (DeviceDataLoader, DeviceImageDataset,
                                build_device_dataloader, is_device_dataset)
@@ -78,6 +78,14 @@ class Runner(_MMEngineRunner):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         check_config_keys(self.cfg, type(self))
+
+    @classmethod
+    def from_cfg(cls, cfg) -> 'Runner':
+        """MMEngine's, after a top-level ``vis_backends`` list is given to
+        the visualizer (:func:`mmssl_kd.apis.resolve_vis_backends`)."""
+        cfg = copy.deepcopy(cfg)
+        resolve_vis_backends(cfg)
+        return super().from_cfg(cfg)
 
     def _speed_cfg(self) -> dict:
         options = dict(self.cfg.get('speed_cfg') or {})
