@@ -60,7 +60,22 @@ def test_config_loads(path):
         assert cfg.train_cfg.max_epochs == int(name.group(2))
 
 
+LARGE_SDSSL = [p for p in RECIPES if p.parent.name == 'sdssl'
+               and re.search(r'vit-(small|base)-p16|^vit-s\.py$', p.name)]
+
+
+@pytest.mark.parametrize('path', LARGE_SDSSL, ids=_ids(LARGE_SDSSL))
+def test_large_sdssl_recipes_keep_one_checkpoint(path):
+    """An SDSSL ViT-S checkpoint is 1.69 GB (configs/sdssl/README.md,
+    "Checkpoint size"): these recipes keep the newest only, not the
+    default runtime's 3."""
+    cfg = Config.fromfile(str(path))
+    assert cfg.default_hooks.checkpoint.max_keep_ckpts == 1
+    assert cfg.default_hooks.checkpoint.type == 'CheckpointHook'
+
+
 def test_found_recipes():
+    assert len(LARGE_SDSSL) == 11
     assert len(RECIPES) >= 21
 
 
