@@ -31,7 +31,7 @@ _OTHER_TOP_LEVEL_KEYS = ('model_wrapper_cfg', 'sync_bn',
                          'find_unused_parameters', 'compile',
                          'activation_checkpointing', 'efficient_conv_bn_eval',
                          'runner_type', 'trusted_checkpoints', 'speed_cfg',
-                         'vis_backends')
+                         'vis_backends', 'allow_schedule_change')
 #: The logging backends of ``configs/_base_/default_runtime.py``.
 DEFAULT_VIS_BACKENDS = [dict(type='LocalVisBackend')]
 _UNEXPECTED_ARGUMENT = re.compile(

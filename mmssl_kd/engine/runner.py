@@ -8,6 +8,7 @@ from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
+from mmengine.config import Config
 from mmengine.dataset import InfiniteSampler
 from mmengine.model import is_model_wrapper
 from mmengine.optim import OptimWrapper, OptimWrapperDict
@@ -244,11 +245,23 @@ class Runner(_MMEngineRunner):
 
     def resume(self, filename: str, resume_optimizer: bool = True,
                *args, **kwargs) -> None:
-        """MMEngine's, after checking that the checkpoint's optimizer state
-        fits this config's optimizers (:func:`optimizer_mismatch`)."""
+        """MMEngine's, after checking that the checkpoint's run had this
+        config's length (:func:`schedule_change`; the config key
+        ``allow_schedule_change = True`` extends a run on purpose) and that
+        its optimizer state fits this config's optimizers
+        (:func:`optimizer_mismatch`)."""
+        # mapped, not read: MMEngine reads the file next
+        checkpoint = load_checkpoint_file(filename, 'cpu', mmap=True)
+        changed = schedule_change(checkpoint, self.cfg)
+        if changed and not self.cfg.get('allow_schedule_change'):
+            raise ValueError(
+                f'Cannot resume from {filename!r}: its run had {changed}. '
+                'The schedules (learning rate, weight decay, momentum, '
+                'temperatures) follow the run length, so the resumed run '
+                'would follow neither. Resume with the length it was '
+                'written with, or, to extend the run on purpose, pass '
+                '--cfg-options allow_schedule_change=True.')
         if resume_optimizer and isinstance(self.optim_wrapper, OptimWrapper):
-            # mapped, not read: MMEngine reads the file next
-            checkpoint = load_checkpoint_file(filename, 'cpu', mmap=True)
             problem = optimizer_mismatch(checkpoint, self.optim_wrapper)
             if problem:
                 raise ValueError(
@@ -281,6 +294,29 @@ class Runner(_MMEngineRunner):
                 dataset=dataset, seed=None if diff_rank_seed else seed))
         return build_device_dataloader(cfg, dataset, sampler)
 
+
+
+def schedule_change(checkpoint: dict, cfg: Config) -> Optional[str]:
+    """``'max_epochs=1, this config max_epochs=2'`` when the ``train_cfg``
+    in the checkpoint's config text (``meta['cfg']``) has another
+    ``max_epochs`` or ``max_iters`` than ``cfg``; None if the same, or if
+    the checkpoint holds no readable config."""
+    text = (checkpoint.get('meta') or {}).get('cfg')
+    if not isinstance(text, str):
+        return None
+    try:
+        saved = Config.fromstring(text, file_format='.py').get('train_cfg')
+    except Exception:  # not a config of this stack: nothing to compare
+        return None
+    current = cfg.get('train_cfg') or {}
+    keys = [key for key in ('max_epochs', 'max_iters')
+            if isinstance(saved, dict) and key in saved
+            and saved[key] != current.get(key)]
+    if not keys:
+        return None
+    return (', '.join(f'{key}={saved[key]}' for key in keys) +
+            ', this config ' +
+            ', '.join(f'{key}={current.get(key)}' for key in keys))
 
 
 def optimizers(wrapper: OptimWrapper) -> Dict[str, Optimizer]:
