@@ -1,5 +1,6 @@
 """What every command-line tool does with a config and a checkpoint."""
 import argparse
+import ast
 import contextlib
 import difflib
 import glob
@@ -171,6 +172,49 @@ def load_config(path: str,
                       list(cfg.get('trusted_checkpoints', None) or []))
     warn_misspelled_top_level_keys(cfg)
     return cfg
+
+
+#: What :func:`read_config_text` gives for a value that is not a literal.
+NOT_LITERAL = object()
+
+
+def _literal(node: ast.AST) -> Any:
+    """The value of a literal expression node (numbers, strings, None and
+    booleans, lists, tuples, dicts, ``dict(key=...)``, negated numbers), or
+    :data:`NOT_LITERAL`."""
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, (ast.List, ast.Tuple)):
+        items = [_literal(item) for item in node.elts]
+        return items if isinstance(node, ast.List) else tuple(items)
+    if isinstance(node, ast.Dict) and None not in node.keys:
+        return {_literal(k): _literal(v) for k, v in zip(node.keys,
+                                                        node.values)}
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+            and node.func.id == 'dict' and not node.args
+            and all(kw.arg for kw in node.keywords)):
+        return {kw.arg: _literal(kw.value) for kw in node.keywords}
+    if (isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub)
+            and isinstance(node.operand, ast.Constant)
+            and isinstance(node.operand.value, (int, float))):
+        return -node.operand.value
+    return NOT_LITERAL
+
+
+def read_config_text(text: str) -> Dict[str, Any]:
+    """The top-level ``name = value`` assignments of a config's text (a
+    checkpoint's ``meta['cfg']``), parsed without running it: a config is
+    Python, and ``Config.fromstring`` would run its code and its
+    ``custom_imports`` (a checkpoint's config is as untrusted as the
+    checkpoint).  Values that are not literals are :data:`NOT_LITERAL`;
+    text that does not parse gives ``{}``."""
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return {}
+    return {target.id: _literal(node.value) for node in tree.body
+            if isinstance(node, ast.Assign)
+            for target in node.targets if isinstance(target, ast.Name)}
 
 
 def warn_misspelled_top_level_keys(cfg: Config) -> None:

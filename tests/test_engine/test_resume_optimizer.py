@@ -117,3 +117,21 @@ def test_resume_with_another_run_length_is_refused(tmp_path):
         == 4  # the same length: resumes (here: nothing left to train)
     assert train(tmp_path, ADAMW, resume=True, epochs=2,
                  cfg=cfg(2, allow_schedule_change=True)).iter == 8
+
+
+def test_checkpoint_config_text_is_read_not_run(tmp_path, monkeypatch):
+    """meta['cfg'] is Python: parsing it with Config.fromstring would run
+    its code and custom_imports (a checkpoint is untrusted input)."""
+    from mmengine.config import Config
+
+    from mmssl_kd.engine.runner import schedule_change
+    marker = tmp_path / 'ran'
+    text = (f'open({str(marker)!r}, "w")\n'
+            "custom_imports = dict(imports=['os'])\n"
+            "train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=1)\n")
+    assert schedule_change(dict(meta=dict(cfg=text)), Config(dict(
+        train_cfg=dict(max_epochs=2)))) == \
+        'max_epochs=1, this config max_epochs=2'
+    assert not marker.exists()
+    assert schedule_change(dict(meta=dict(cfg='not python (')),
+                           Config(dict(train_cfg=dict(max_epochs=2)))) is None

@@ -1,7 +1,8 @@
-"""Logging backends (docs/logging.md): a child config's top-level
+"""Logging (docs/logging.md): a child config's top-level
 ``vis_backends`` reaches the Runner's visualizer (it was silently ignored,
 the base runtime having copied its own list into ``visualizer``), and a
-config that sets both differently is refused."""
+config that sets both differently is refused; the console shows the
+run, the log file the rest."""
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,38 @@ def test_both_set_differently_is_refused(tmp_path):
                 "dict(type='WandbVisBackend')])\n")
     with pytest.raises(ValueError, match='reads only the second'):
         resolve_vis_backends(cfg)
+
+
+def test_console_leaves_config_and_hook_table_to_the_log_file(tmp_path,
+                                                              capsys):
+    """MMEngine printed the environment, the whole config and the hook
+    table (hundreds of lines) on the console; they are in the log file."""
+    cfg = child(tmp_path, '')
+    cfg.update(model=dict(type='VisBackendsToy'),
+               work_dir=str(tmp_path / 'work'),
+               experiment_name='console_noise')
+    runner = Runner.from_cfg(cfg)
+    runner.logger.error('an error stays on the console: Config:\n')
+    console = capsys.readouterr().out
+    log = Path(runner._log_file).read_text()
+    for part in ('Config:\n', 'Hooks will be executed', 'System environment'):
+        assert part in log, part
+    assert 'Hooks will be executed' not in console
+    assert 'System environment' not in console
+    assert 'work_dir = ' not in console  # the config dump
+    assert 'an error stays on the console' in console
+    assert f'in the log file: {runner._log_file}' in console
+    assert len(console.splitlines()) < 10
+
+
+def test_no_stack_warning_on_help():
+    """Every tool printed mmcv-lite's MultiScaleDeformableAttention
+    warning, even for --help."""
+    import subprocess
+    import sys
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / 'tools' / 'train.py'), '--help'],
+        capture_output=True, text=True, timeout=300,
+        env={'PYTHONPATH': str(ROOT), 'PATH': '/usr/bin'})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ''

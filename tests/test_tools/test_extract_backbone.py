@@ -192,6 +192,18 @@ def test_small_vit_loads_by_the_printed_lines(tmp_path, capsys, layout):
         torch.testing.assert_close(tokens, vit(x)[0])
 
 
+def test_heads_come_from_the_config_text_without_running_it(tmp_path):
+    marker = tmp_path / 'ran'
+    text = (f'open({str(marker)!r}, "w")\n'
+            "model = dict(type='DoGo', model1=dict(backbone=dict("
+            "type='VisionTransformer', arch=dict(embed_dims=48, "
+            'num_layers=1, num_heads=4))))\n')
+    state = {'cls_token': torch.zeros(1, 1, 48),
+             'layers.0.attn.qkv.weight': torch.zeros(144, 48)}
+    assert load_tool().num_heads_from_config(text, state) == 4
+    assert not marker.exists()
+
+
 def test_vit_without_config_needs_num_heads(tmp_path, capsys):
     from mmpretrain.models import VisionTransformer
     vit = VisionTransformer(arch=dict(embed_dims=48, num_layers=1,

@@ -33,9 +33,8 @@ import os.path as osp
 from typing import Dict, List, Optional
 
 import torch
-from mmengine.config import Config
 
-from mmssl_kd.apis import add_trust_argument
+from mmssl_kd.apis import add_trust_argument, read_config_text
 from mmssl_kd.compat import load_checkpoint_file, trust_checkpoints
 from mmssl_kd.models.converters import (LAYOUTS, backbone_kind,
                                        convert_backbone, target_model)
@@ -88,14 +87,12 @@ def _vit_archs(node) -> List[dict]:
 def num_heads_from_config(cfg_text: Optional[str],
                           state: Dict[str, torch.Tensor]) -> Optional[int]:
     """The head count of the ViT ``state`` by the checkpoint's config
-    text: that of its ViT backbone dicts with the same width and depth,
-    if they agree; else None."""
+    text (read without running it, :func:`read_config_text`): that of its
+    ViT backbone dicts with the same width and depth, if they agree; else
+    None."""
     if not cfg_text:
         return None
-    try:
-        model = Config.fromstring(cfg_text, file_format='.py').get('model')
-    except Exception:  # a config of another stack: ask for --num-heads
-        return None
+    model = read_config_text(cfg_text).get('model')
     dims = state['cls_token'].shape[-1]
     depth = sum(key.endswith('.attn.qkv.weight') for key in state)
     heads = {arch.get('num_heads') for arch in _vit_archs(model)
