@@ -116,3 +116,15 @@ def test_logging_page_gives_a_backend_recipe(built):
                    'MLflowVisBackend', 'pip install -e ".[tensorboard]"',
                    'visualizer = dict(vis_backends=[...])'):
         assert needed in text, needed
+
+
+def test_unsupported_mim_and_extras_are_documented(built):
+    """mim failed with no word in the docs; the optional extras were in
+    no requirements list."""
+    readme = (ROOT / 'README.md').read_text(encoding='utf-8')
+    assert 'OpenMIM (`mim install/search/train`) is not supported' in readme
+    for extra in ('tensorboard', 'wandb', 'mlflow', 'umap'):
+        assert f'`.[{extra}]`' in readme, extra
+    text = _text(built / 'troubleshooting.html')
+    assert 'OpenMIM is not supported' in text
+    assert 'allow_schedule_change=True' in text
