@@ -202,6 +202,14 @@ def test_heads_come_from_the_config_text_without_running_it(tmp_path):
              'layers.0.attn.qkv.weight': torch.zeros(144, 48)}
     assert load_tool().num_heads_from_config(text, state) == 4
     assert not marker.exists()
+    # an arch name outside its class's arch_zoo: MoCo v3's ViT-S has 12
+    # heads of 32 channels, not the 6 of timm's vit_small
+    mocov3 = ("model = dict(type='MoCoV3', backbone=dict(type='MoCoV3ViT', "
+              "arch='mocov3-small', img_size=224, patch_size=16))\n")
+    state = {'cls_token': torch.zeros(1, 1, 384),
+             **{f'layers.{i}.attn.qkv.weight': torch.zeros(1)
+                for i in range(12)}}
+    assert load_tool().num_heads_from_config(mocov3, state) == 12
 
 
 def test_vit_without_config_needs_num_heads(tmp_path, capsys):

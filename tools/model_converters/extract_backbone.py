@@ -61,19 +61,42 @@ def extract(state_dict: Dict[str, torch.Tensor],
     return out
 
 
+def _built_arch(cfg: dict) -> Optional[dict]:
+    """The arch of a ViT config whose arch name is not in its class's
+    ``arch_zoo`` (``MoCoV3ViT``'s ``'mocov3-small'``), read from the
+    built backbone; None if it cannot be built from the literal values."""
+    from mmengine.registry import DefaultScope
+
+    from mmssl_kd.registry import MODELS
+    cfg = {key: value for key, value in cfg.items() if key != 'init_cfg'}
+    try:
+        with DefaultScope.overwrite_default_scope('mmssl_kd'):
+            vit = MODELS.build(cfg)
+        return dict(embed_dims=vit.embed_dims, num_layers=len(vit.layers),
+                    num_heads=vit.layers[0].attn.num_heads)
+    except Exception:  # not literal, or not an MMPretrain ViT
+        return None
+
+
 def _vit_archs(node) -> List[dict]:
     """Every ``arch=`` of a ViT backbone dict in a model config, resolved
-    to ``embed_dims``/``num_layers``/``num_heads`` (an MMPretrain arch
-    name through ``VisionTransformer.arch_zoo``)."""
+    to ``embed_dims``/``num_layers``/``num_heads`` (an arch name through
+    its class's ``arch_zoo``, e.g. ``MoCoV3ViT``'s ``'mocov3-small'``)."""
+    from mmengine.registry import DefaultScope
     from mmpretrain.models import VisionTransformer
+
+    from mmssl_kd.registry import MODELS
     found = []
     if isinstance(node, dict):
-        arch = node.get('arch')
-        if 'ViT' in str(node.get('type')) or 'VisionTransformer' in str(
-                node.get('type')):
+        arch, kind = node.get('arch'), node.get('type')
+        if isinstance(kind, str) and ('ViT' in kind
+                                      or 'VisionTransformer' in kind):
             arch = arch if arch is not None else 'base'
             if isinstance(arch, str):
-                arch = VisionTransformer.arch_zoo.get(arch.lower())
+                with DefaultScope.overwrite_default_scope('mmssl_kd'):
+                    cls = MODELS.get(kind)
+                zoo = getattr(cls, 'arch_zoo', VisionTransformer.arch_zoo)
+                arch = zoo.get(arch.lower()) or _built_arch(node)
             if isinstance(arch, dict):
                 found.append(arch)
         for value in node.values():
