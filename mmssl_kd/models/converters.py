@@ -153,10 +153,11 @@ def _resnet_name(state: Dict[str, torch.Tensor]) -> str:
     width = state['layer1.0.conv1.weight'].shape[0]
     name = _RESNETS.get((blocks, bottleneck))
     if name is None or stem != (64, 3, 7, 7) or width != 64:
+        kind = 'bottleneck' if bottleneck else 'basic'
         raise ValueError(
-            f'timm and torchvision have no model for this ResNet ({len(blocks)}'
-            f' stages of {list(blocks)} {"bottleneck" if bottleneck else "basic"}'
-            f' blocks, stem conv {list(stem)}, first width {width}: e.g. a '
+            'timm and torchvision have no model for this ResNet '
+            f'({len(blocks)} stages of {list(blocks)} {kind} blocks, stem '
+            f'conv {list(stem)}, first width {width}: e.g. a '
             'CIFAR ResNet); they have ResNet-18/34/50/101/152 with a 7x7 '
             'stem. Keep --layout mmpretrain.')
     return name

@@ -47,7 +47,8 @@ EXTRA = ("vis_backends = [dict(type='LocalVisBackend'), "
 
 def test_short_form_reaches_the_runner(tmp_path):
     cfg = child(tmp_path, EXTRA)
-    cfg.update(model=dict(type='VisBackendsToy'), work_dir=str(tmp_path / 'work'),
+    cfg.update(model=dict(type='VisBackendsToy'),
+               work_dir=str(tmp_path / 'work'),
                experiment_name='vis_short_form', log_level='WARNING')
     runner = Runner.from_cfg(cfg)
     assert set(runner.visualizer._vis_backends) == {'LocalVisBackend',

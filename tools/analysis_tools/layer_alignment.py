@@ -5,8 +5,8 @@ image, and for views of different images.
     python tools/analysis_tools/layer_alignment.py
         --model baseline CONFIG CHECKPOINT --model SD CONFIG CHECKPOINT
         [--split test] [--num-per-class 100] [--out alignment.png]
-        [--force] [--seed 0] [--batch-size 100] [--num-workers 2] [--allow-missing]
-        [--cfg-options ...]
+        [--force] [--seed 0] [--batch-size 100] [--num-workers 2]
+        [--allow-missing] [--cfg-options ...]
 
 For every output of the backbone (block ``l`` of a ``MultiLayerCLSViT``,
 which returns them all) the features are L2-normalised and

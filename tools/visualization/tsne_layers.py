@@ -3,7 +3,8 @@
     python tools/visualization/tsne_layers.py
         --model baseline CONFIG CHECKPOINT --model SD CONFIG CHECKPOINT
         --blocks 1 4 8 12 [--split test] [--num-per-class 50]
-        [--out tsne.png] [--force] [--seed 0] [--method tsne|umap] [--perplexity 30]
+        [--out tsne.png] [--force] [--seed 0] [--method tsne|umap]
+        [--perplexity 30]
         [--batch-size 100] [--num-workers 2] [--allow-missing]
         [--cfg-options ...]
 
