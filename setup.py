@@ -34,6 +34,12 @@ setup(
         'optional': read_requirements('optional'),
         'det': read_requirements('det'),
         'docs': read_requirements('docs'),
+        # logging backends (docs/logging.md) and UMAP plots; none is needed
+        # by the tests
+        'tensorboard': ['tensorboard'],
+        'wandb': ['wandb'],
+        'mlflow': ['mlflow'],
+        'umap': ['umap-learn'],
     },
     license='Apache-2.0',
 )

@@ -6,6 +6,7 @@ from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent
 sys.path.insert(0, str(DOCS / '_ext'))
+sys.path.insert(0, str(DOCS.parent))  # api.md documents this checkout
 
 project = 'mmssl_kd'
 author = 'mmssl_kd contributors'
@@ -14,7 +15,11 @@ release = re.search(r"__version__ = '([^']+)'",
                     (DOCS.parent / 'mmssl_kd' / 'version.py').read_text())[1]
 version = release
 
-extensions = ['myst_parser', 'readme_links', 'zoo']
+extensions = ['myst_parser', 'readme_links', 'zoo', 'sphinx.ext.autodoc',
+              'sphinx.ext.napoleon']
+# api.md: the signatures as written, Google-style Args/Returns/Raises
+autodoc_typehints = 'signature'
+napoleon_numpy_docstring = False
 source_suffix = {'.md': 'markdown'}
 exclude_patterns = ['_build']
 # anchors for the README links that name a section (README.md#this-project)

@@ -1,5 +1,6 @@
 """What every command-line tool does with a config and a checkpoint."""
 import argparse
+import ast
 import contextlib
 import difflib
 import glob
@@ -17,7 +18,7 @@ from mmengine.config import Config, DictAction
 from mmengine.hooks import CheckpointHook, EMAHook
 from mmengine.logging import MMLogger
 from mmengine.model import is_model_wrapper
-from mmengine.registry import HOOKS, MODELS
+from mmengine.registry import HOOKS, MODELS, DefaultScope
 from mmengine.runner import Runner
 from torch import nn
 from torch.utils.data import DataLoader
@@ -30,7 +31,10 @@ from mmssl_kd.compat import (check_config_file, load_checkpoint_file,
 _OTHER_TOP_LEVEL_KEYS = ('model_wrapper_cfg', 'sync_bn',
                          'find_unused_parameters', 'compile',
                          'activation_checkpointing', 'efficient_conv_bn_eval',
-                         'runner_type', 'trusted_checkpoints', 'speed_cfg')
+                         'runner_type', 'trusted_checkpoints', 'speed_cfg',
+                         'vis_backends', 'allow_schedule_change')
+#: The logging backends of ``configs/_base_/default_runtime.py``.
+DEFAULT_VIS_BACKENDS = [dict(type='LocalVisBackend')]
 _UNEXPECTED_ARGUMENT = re.compile(
     r"(\w+)\.__init__\(\) got an unexpected keyword argument '(\w+)'")
 #: What MMEngine 0.10.7's ``CheckpointHook`` passes to
@@ -273,6 +277,49 @@ def smoke_config(cfg: Config) -> str:
     return '--smoke: ' + '; '.join(changes)
 
 
+#: What :func:`read_config_text` gives for a value that is not a literal.
+NOT_LITERAL = object()
+
+
+def _literal(node: ast.AST) -> Any:
+    """The value of a literal expression node (numbers, strings, None and
+    booleans, lists, tuples, dicts, ``dict(key=...)``, negated numbers), or
+    :data:`NOT_LITERAL`."""
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, (ast.List, ast.Tuple)):
+        items = [_literal(item) for item in node.elts]
+        return items if isinstance(node, ast.List) else tuple(items)
+    if isinstance(node, ast.Dict) and None not in node.keys:
+        return {_literal(k): _literal(v) for k, v in zip(node.keys,
+                                                        node.values)}
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+            and node.func.id == 'dict' and not node.args
+            and all(kw.arg for kw in node.keywords)):
+        return {kw.arg: _literal(kw.value) for kw in node.keywords}
+    if (isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub)
+            and isinstance(node.operand, ast.Constant)
+            and isinstance(node.operand.value, (int, float))):
+        return -node.operand.value
+    return NOT_LITERAL
+
+
+def read_config_text(text: str) -> Dict[str, Any]:
+    """The top-level ``name = value`` assignments of a config's text (a
+    checkpoint's ``meta['cfg']``), parsed without running it: a config is
+    Python, and ``Config.fromstring`` would run its code and its
+    ``custom_imports`` (a checkpoint's config is as untrusted as the
+    checkpoint).  Values that are not literals are :data:`NOT_LITERAL`;
+    text that does not parse gives ``{}``."""
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return {}
+    return {target.id: _literal(node.value) for node in tree.body
+            if isinstance(node, ast.Assign)
+            for target in node.targets if isinstance(target, ast.Name)}
+
+
 def warn_misspelled_top_level_keys(cfg: Config) -> None:
     """Warn about a top-level key that nothing reads but that is close to
     one that is read (``train_cfgg``): the Runner ignores unknown top-level
@@ -286,6 +333,43 @@ def warn_misspelled_top_level_keys(cfg: Config) -> None:
         if key not in known and close:
             warnings.warn(f'Config key `{key}` is read by nothing; did you '
                           f'mean `{close[0]}`?', stacklevel=2)
+
+
+def resolve_vis_backends(cfg: Config) -> None:
+    """Give a top-level ``vis_backends = [...]`` to the visualizer.
+
+    The Runner reads only ``visualizer.vis_backends``: a child config's
+    ``vis_backends = [..., dict(type='TensorboardVisBackend')]`` was
+    silently ignored (the base had already copied its own list into
+    ``visualizer``).  The base runtime now sets only ``visualizer``; a
+    top-level list replaces the visualizer's default one.
+
+    Raises:
+        ValueError: the config sets both, differently.
+    """
+    backends = cfg.get('vis_backends')
+    visualizer = cfg.get('visualizer')
+    if backends is None or not isinstance(visualizer, dict):
+        return
+    current = visualizer.get('vis_backends')
+    if current is None or _plain(current) in (_plain(backends),
+                                              DEFAULT_VIS_BACKENDS):
+        visualizer['vis_backends'] = backends
+        return
+    raise ValueError(
+        f'The config sets vis_backends = {_plain(backends)} and '
+        f'visualizer.vis_backends = {_plain(current)}; the Runner reads only '
+        'the second. Set one of them (e.g. only `visualizer = dict('
+        'vis_backends=[...])`); see docs/logging.md.')
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with MMEngine's ConfigDicts as plain dicts and lists."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
 
 
 def _init_arguments(cls: type) -> List[str]:
@@ -469,11 +553,14 @@ def check_resume_checkpoint(model: nn.Module, path: str) -> None:
 
 def build_model(cfg: Config) -> nn.Module:
     """Build ``cfg.model`` with the config's top-level data preprocessor (as
-    the Runner does), without initialising its weights."""
+    the Runner does), without initialising its weights, in the config's
+    registry scope (``default_scope``, ``'mmssl_kd'`` if it has none): no
+    ``init_default_scope`` call is needed first."""
     from mmssl_kd.registry import MODELS  # registers the models first
     model_cfg = cfg.model.copy()
     model_cfg.setdefault('data_preprocessor', cfg.get('data_preprocessor'))
-    with config_error_hints():
+    scope = cfg.get('default_scope') or 'mmssl_kd'
+    with config_error_hints(), DefaultScope.overwrite_default_scope(scope):
         return MODELS.build(model_cfg)
 
 

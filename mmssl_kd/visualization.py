@@ -9,7 +9,9 @@ what to install).
 """
 import argparse
 import importlib.util
-from typing import Dict, List, Optional, Sequence, Tuple
+import os.path as osp
+import sys
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -39,9 +41,10 @@ Panels = List[List[Tuple[str, np.ndarray]]]
 
 def add_embedding_arguments(parser: argparse.ArgumentParser,
                             default_out: str) -> None:
-    """``--out``, ``--method`` and ``--perplexity``."""
+    """``--out``, ``--force``, ``--method`` and ``--perplexity``."""
     parser.add_argument('--out', default=default_out,
                         help=f'PNG file of the figure (default {default_out})')
+    add_force_argument(parser)
     parser.add_argument('--method', choices=('tsne', 'umap'), default='tsne',
                         help='2-D embedding: t-SNE (scikit-learn, default) '
                         'or UMAP (umap-learn)')
@@ -50,17 +53,30 @@ def add_embedding_arguments(parser: argparse.ArgumentParser,
                         'number of images - 1)')
 
 
+def add_force_argument(parser: argparse.ArgumentParser) -> None:
+    """``--force``: let :func:`refuse_overwrite` pass."""
+    parser.add_argument('--force', action='store_true',
+                        help='overwrite OUT if it exists')
+
+
+def refuse_overwrite(path: str, force: bool, tool: str) -> None:
+    """Exit naming ``--force`` if ``path`` exists and ``force`` is off (the
+    plotting tools never overwrite a figure silently)."""
+    if osp.exists(path) and not force:
+        sys.exit(f'{tool}: {path} exists; pass --force to overwrite it')
+
+
 def check_packages(method: str) -> None:
     """Raise ``ModuleNotFoundError`` with the ``pip install`` line if a
     package that ``--method`` needs is missing."""
-    needed = [('sklearn', 'scikit-learn')]
+    needed = [('sklearn', 'scikit-learn', '')]
     if method == 'umap':
-        needed.append(('umap', 'umap-learn'))
-    for module, package in needed:
+        needed.append(('umap', 'umap-learn', ' (or pip install -e ".[umap]")'))
+    for module, package, extra in needed:
         if importlib.util.find_spec(module) is None:
             raise ModuleNotFoundError(
                 f'--method {method} needs {package}, which is not '
-                f'installed: pip install {package}')
+                f'installed: pip install {package}{extra}')
 
 
 def feature_pipeline(cfg: Config) -> list:
@@ -105,12 +121,14 @@ def dataset_features(model: nn.Module, dataloader: DataLoader,
     return [F.normalize(f.float(), dim=1) for f in per_panel], labels
 
 
-def compare_features(args: argparse.Namespace, part: str = 'backbone',
+def compare_features(args: argparse.Namespace,
+                     part: Union[str, Sequence[str]] = 'backbone',
                      blocks: Optional[Sequence[int]] = None
                      ) -> Tuple[Features, torch.Tensor, List[str]]:
     """:func:`dataset_features` of every ``--model`` of ``args`` (the options
     of :func:`mmssl_kd.apis.add_model_comparison_arguments`) on the same
-    images, a ``'random'`` checkpoint seeded with ``args.seed``.
+    images, a ``'random'`` checkpoint seeded with ``args.seed``; ``part``
+    is one sub-model for all of them, or one per model.
 
     Returns:
         The features per model label, the labels of the images and the
@@ -123,8 +141,12 @@ def compare_features(args: argparse.Namespace, part: str = 'backbone',
     names = [label for label, _, _ in args.model]
     if len(set(names)) != len(names):
         raise ValueError(f'--model labels must differ, got {names}')
+    parts = [part] * len(names) if isinstance(part, str) else list(part)
+    if len(parts) != len(names):
+        raise ValueError(f'{len(parts)} parts {parts} for {len(names)} '
+                         'models: give one part for all or one per --model')
     features, image_labels = {}, None
-    for label, config, checkpoint in args.model:
+    for (label, config, checkpoint), part in zip(args.model, parts):
         cfg = load_config(config, args.cfg_options,
                           trusted=args.trust_checkpoint)
         init_default_scope(cfg.get('default_scope', 'mmssl_kd'))
@@ -138,7 +160,8 @@ def compare_features(args: argparse.Namespace, part: str = 'backbone',
             features[label], labels = dataset_features(model, dataloader,
                                                        part, blocks)
         except ValueError as err:
-            raise ValueError(f'{label} ({config}): {err}') from err
+            raise ValueError(f'{label} ({config}, part {part!r}): '
+                             f'{err}') from err
         if image_labels is not None and not torch.equal(labels,
                                                         image_labels):
             raise ValueError(

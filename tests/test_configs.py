@@ -60,7 +60,22 @@ def test_config_loads(path):
         assert cfg.train_cfg.max_epochs == int(name.group(2))
 
 
+LARGE_SDSSL = [p for p in RECIPES if p.parent.name == 'sdssl'
+               and re.search(r'vit-(small|base)-p16|^vit-s\.py$', p.name)]
+
+
+@pytest.mark.parametrize('path', LARGE_SDSSL, ids=_ids(LARGE_SDSSL))
+def test_large_sdssl_recipes_keep_one_checkpoint(path):
+    """An SDSSL ViT-S checkpoint is 1.69 GB (configs/sdssl/README.md,
+    "Checkpoint size"): these recipes keep the newest only, not the
+    default runtime's 3."""
+    cfg = Config.fromfile(str(path))
+    assert cfg.default_hooks.checkpoint.max_keep_ckpts == 1
+    assert cfg.default_hooks.checkpoint.type == 'CheckpointHook'
+
+
 def test_found_recipes():
+    assert len(LARGE_SDSSL) == 11
     assert len(RECIPES) >= 21
 
 
@@ -342,3 +357,29 @@ def test_speed_switches_keep_the_losses(path, tiny_image_folder, tmp_path):
     for key, value in fp32[0].items():
         assert bf16[0][key] == pytest.approx(
             value, rel=SPEED_CHECKED[path], abs=0.05), key
+
+
+VIT_MINI_DEMOS = sorted(p for p in RECIPES if 'vit-mini-p4' in p.name
+                        and p.name.endswith('-demo.py'))
+VIT_MINI_PROBE = (CONFIG_DIR / 'benchmarks' / 'classification' / 'cifar10' /
+                  'vit-mini-p4_linear-probe_1xb256-coslr-100e_cifar10.py')
+
+
+@pytest.mark.parametrize('path', VIT_MINI_DEMOS, ids=_ids(VIT_MINI_DEMOS))
+def test_demo_vits_have_a_linear_probe(path):
+    """The demo ViTs' backbones (96-d, 6 blocks) load into a linear-probe
+    config: every tensor of the probe's backbone, by name and shape (there
+    was only the 192-d ViT-Tiny/4 probe)."""
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmssl_kd'):
+        demo = MODELS.build(Config.fromfile(str(path)).model)
+        probe = MODELS.build(Config.fromfile(str(VIT_MINI_PROBE)).model)
+    state = demo.state_dict()
+    prefixes = {key[:-len('layers.0.attn.qkv.weight')] for key in state
+                if key.endswith('backbone.layers.0.attn.qkv.weight')}
+    assert prefixes, path
+    wanted = {k: v.shape for k, v in probe.backbone.state_dict().items()}
+    for prefix in prefixes:  # MOKD: its ViT; the others: the student
+        found = {k[len(prefix):]: v.shape for k, v in state.items()
+                 if k.startswith(prefix)}
+        assert {k: found.get(k) for k in wanted} == wanted, prefix

@@ -4,7 +4,9 @@
 
 A checkpoint whose keys are not those of the config's model stops the tool
 (naming them) unless ``--allow-missing``.  For several GPUs use
-``tools/dist_test.sh``.
+``tools/dist_test.sh``.  A self-supervised (pre-training) config has no
+test set: evaluate its checkpoints with ``tools/benchmarks/knn.py`` or a
+linear probe (``tools/benchmarks/run_benchmarks.py``).
 """
 import argparse
 import os
@@ -51,6 +53,17 @@ def main() -> None:
     args = parse_args()
     cfg = load_config(args.config, args.cfg_options, args.work_dir,
                       args.launcher, args.trust_checkpoint)
+    missing = [key for key in ('test_dataloader', 'test_cfg',
+                               'test_evaluator') if cfg.get(key) is None]
+    if missing:  # MMEngine: 'self._test_loop should not be None'
+        raise SystemExit(
+            f'tools/test.py: {args.config} has no {", ".join(missing)}: it '
+            'is a pre-training config, without a labelled test set. '
+            'Evaluate its checkpoint with a weighted kNN:\n'
+            f'  python tools/benchmarks/knn.py {args.config} '
+            f'{args.checkpoint}\nor a linear probe: python '
+            'tools/benchmarks/run_benchmarks.py --help (configs/benchmarks/'
+            'classification/).')
     cfg.load_from = args.checkpoint
     cfg.resume = False
 

@@ -40,8 +40,13 @@ env_cfg = dict(
 
 log_processor = dict(window_size=10)
 
-vis_backends = [dict(type='LocalVisBackend')]
-visualizer = dict(type='Visualizer', vis_backends=vis_backends)
+# Logging backends (docs/logging.md): scalars.json and the log file. Add
+# TensorBoard, W&B or MLflow in a child config with either
+#   vis_backends = [dict(type='LocalVisBackend'),
+#                   dict(type='TensorboardVisBackend')]
+# or visualizer = dict(vis_backends=[...]); not both.
+visualizer = dict(type='Visualizer',
+                  vis_backends=[dict(type='LocalVisBackend')])
 
 log_level = 'INFO'
 load_from = None

@@ -10,6 +10,7 @@ from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
+from mmengine.config import Config
 from mmengine.dataset import InfiniteSampler
 from mmengine.dist import get_world_size, is_distributed
 from mmengine.logging import print_log
@@ -20,7 +21,8 @@ from mmengine.runner.runner import _SlicedDataset
 from torch.optim import Optimizer
 from torch.utils.data import DataLoader
 
-from mmssl_kd.apis import check_config_keys
+from mmssl_kd.apis import (check_config_keys, read_config_text,
+                           resolve_vis_backends)
 from mmssl_kd.compat import load_checkpoint_file
 from mmssl_kd.datasets import (DeviceDataLoader, DeviceImageDataset,
                                build_device_dataloader, is_device_dataset)
@@ -33,6 +35,28 @@ SPEED_KEYS = ('channels_last', 'compile_backbones')
 #: The processes and batch of a config name: ``8xb32`` in
 #: ``..._8xb32-coslr-100e_in1k.py``.
 NAME_BATCH = re.compile(r'(?<![0-9a-z])(\d+)xb(\d+)(?![0-9])')
+#: Log messages that go to the log file only, not to the console: MMEngine's
+#: environment block, config dump and hook table (hundreds of lines a run),
+#: its per-parameter optimizer-constructor lines and deprecation notices of
+#: its own internals.  Errors always reach the console.
+FILE_ONLY = ('Config:\n', 'Hooks will be executed in the following order',
+             'System environment:', 'paramwise_options -- ',
+             'is skipped since its requires_grad=False',
+             '"FileClient" will be deprecated',
+             '"HardDiskBackend" is the alias of "LocalBackend"')
+
+
+class FileOnlyFilter(logging.Filter):
+    """Keep the :data:`FILE_ONLY` messages below ERROR off a console
+    handler."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR:
+            return True
+        message = record.getMessage()
+        return not any(part in message for part in FILE_ONLY)
+
+
 #: PyTorch's error for a BatchNorm layer that trains on one sample.
 ONE_SAMPLE = 'Expected more than 1 value per channel when training'
 
@@ -84,6 +108,29 @@ class Runner(_MMEngineRunner):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         check_config_keys(self.cfg, type(self))
+        self.logger.info('The config, the environment and the order of the '
+                         f'hooks are in the log file: {self._log_file}')
+
+    def build_logger(self, log_level='INFO', log_file=None, **kwargs):
+        """MMEngine's logger, whose console leaves the :data:`FILE_ONLY`
+        messages (config dump, hook table, ...) to the log file."""
+        if log_file is None:
+            log_file = osp.join(self._log_dir, f'{self.timestamp}.log')
+        self._log_file = log_file
+        logger = super().build_logger(log_level, log_file, **kwargs)
+        for handler in logger.handlers:
+            if not isinstance(handler, logging.FileHandler) and not any(
+                    isinstance(f, FileOnlyFilter) for f in handler.filters):
+                handler.addFilter(FileOnlyFilter())
+        return logger
+
+    @classmethod
+    def from_cfg(cls, cfg) -> 'Runner':
+        """MMEngine's, after a top-level ``vis_backends`` list is given to
+        the visualizer (:func:`mmssl_kd.apis.resolve_vis_backends`)."""
+        cfg = copy.deepcopy(cfg)
+        resolve_vis_backends(cfg)
+        return super().from_cfg(cfg)
 
     def setup_env(self, env_cfg: Dict) -> None:
         """MMEngine's, except that a distributed run on a machine without
@@ -315,11 +362,23 @@ class Runner(_MMEngineRunner):
 
     def resume(self, filename: str, resume_optimizer: bool = True,
                *args, **kwargs) -> None:
-        """MMEngine's, after checking that the checkpoint's optimizer state
-        fits this config's optimizers (:func:`optimizer_mismatch`)."""
+        """MMEngine's, after checking that the checkpoint's run had this
+        config's length (:func:`schedule_change`; the config key
+        ``allow_schedule_change = True`` extends a run on purpose) and that
+        its optimizer state fits this config's optimizers
+        (:func:`optimizer_mismatch`)."""
+        # mapped, not read: MMEngine reads the file next
+        checkpoint = load_checkpoint_file(filename, 'cpu', mmap=True)
+        changed = schedule_change(checkpoint, self.cfg)
+        if changed and not self.cfg.get('allow_schedule_change'):
+            raise ValueError(
+                f'Cannot resume from {filename!r}: its run had {changed}. '
+                'The schedules (learning rate, weight decay, momentum, '
+                'temperatures) follow the run length, so the resumed run '
+                'would follow neither. Resume with the length it was '
+                'written with, or, to extend the run on purpose, pass '
+                '--cfg-options allow_schedule_change=True.')
         if resume_optimizer and isinstance(self.optim_wrapper, OptimWrapper):
-            # mapped, not read: MMEngine reads the file next
-            checkpoint = load_checkpoint_file(filename, 'cpu', mmap=True)
             problem = optimizer_mismatch(checkpoint, self.optim_wrapper)
             if problem:
                 raise ValueError(
@@ -357,6 +416,27 @@ class Runner(_MMEngineRunner):
                 dataset=dataset, seed=None if diff_rank_seed else seed))
         return build_device_dataloader(cfg, dataset, sampler)
 
+
+
+def schedule_change(checkpoint: dict, cfg: Config) -> Optional[str]:
+    """``'max_epochs=1, this config max_epochs=2'`` when the ``train_cfg``
+    in the checkpoint's config text (``meta['cfg']``, read without running
+    it: :func:`mmssl_kd.apis.read_config_text`) has another ``max_epochs``
+    or ``max_iters`` than ``cfg``; None if the same, or if the checkpoint
+    holds no such config."""
+    text = (checkpoint.get('meta') or {}).get('cfg')
+    saved = read_config_text(text).get('train_cfg') \
+        if isinstance(text, str) else None
+    if not isinstance(saved, dict):
+        return None
+    current = cfg.get('train_cfg') or {}
+    keys = [key for key in ('max_epochs', 'max_iters')
+            if key in saved and saved[key] != current.get(key)]
+    if not keys:
+        return None
+    return (', '.join(f'{key}={saved[key]}' for key in keys) +
+            ', this config ' +
+            ', '.join(f'{key}={current.get(key)}' for key in keys))
 
 
 def optimizers(wrapper: OptimWrapper) -> Dict[str, Optimizer]:

@@ -6,10 +6,12 @@ torchvision's ``vision_transformer.VisionTransformer``. Both ViTs compute
 the same function (pre-norm blocks, LayerNorm eps 1e-6, qkv bias, [CLS]
 first), so the converted weights give the same features (tested).
 """
+import math
 import re
-from typing import Dict, List, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
+from torch import nn
 
 LAYOUTS = ('mmpretrain', 'timm', 'torchvision')
 
@@ -112,3 +114,162 @@ def vit_from_timm(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
     ``VisionTransformer`` names."""
     pairs = [(dst, src) for src, dst in _VIT_NAMES['timm']]
     return _rename(state, pairs, 'MMPretrain')
+
+
+#: timm's and torchvision's ImageNet ResNets (7x7 stem, 64 channels) by
+#: (blocks per stage, bottleneck blocks).
+_RESNETS = {((2, 2, 2, 2), False): 'resnet18',
+            ((3, 4, 6, 3), False): 'resnet34',
+            ((3, 4, 6, 3), True): 'resnet50',
+            ((3, 4, 23, 3), True): 'resnet101',
+            ((3, 8, 36, 3), True): 'resnet152'}
+#: timm's ViT sizes by (embed_dim, depth, num_heads), MLP ratio 4.
+_TIMM_VITS = {(192, 12, 3): 'tiny', (384, 12, 6): 'small',
+              (768, 12, 12): 'base', (1024, 24, 16): 'large'}
+#: torchvision's ViT builders by (hidden_dim, num_layers, num_heads,
+#: mlp_dim, patch_size), all at image_size 224.
+_TORCHVISION_VITS = {(768, 12, 12, 3072, 16): 'vit_b_16',
+                     (768, 12, 12, 3072, 32): 'vit_b_32',
+                     (1024, 24, 16, 4096, 16): 'vit_l_16',
+                     (1024, 24, 16, 4096, 32): 'vit_l_32',
+                     (1280, 32, 16, 5120, 14): 'vit_h_14'}
+
+
+def _count(state: Dict[str, torch.Tensor], template: str) -> int:
+    """How many consecutive indices ``i`` give a key ``template.format(i)``."""
+    n = 0
+    while template.format(n) in state:
+        n += 1
+    return n
+
+
+def _resnet_name(state: Dict[str, torch.Tensor]) -> str:
+    """The timm/torchvision name of a ResNet backbone, or a ValueError."""
+    blocks = tuple(_count(state, f'layer{s}.{{}}.conv1.weight')
+                   for s in range(1, 5))
+    blocks = blocks[:blocks.index(0)] if 0 in blocks else blocks
+    bottleneck = 'layer1.0.conv3.weight' in state
+    stem = tuple(state['conv1.weight'].shape)
+    width = state['layer1.0.conv1.weight'].shape[0]
+    name = _RESNETS.get((blocks, bottleneck))
+    if name is None or stem != (64, 3, 7, 7) or width != 64:
+        kind = 'bottleneck' if bottleneck else 'basic'
+        raise ValueError(
+            'timm and torchvision have no model for this ResNet '
+            f'({len(blocks)} stages of {list(blocks)} {kind} blocks, stem '
+            f'conv {list(stem)}, first width {width}: e.g. a '
+            'CIFAR ResNet); they have ResNet-18/34/50/101/152 with a 7x7 '
+            'stem. Keep --layout mmpretrain.')
+    return name
+
+
+def _vit_shape(state: Dict[str, torch.Tensor],
+               num_heads: int) -> Dict[str, int]:
+    """Image size, patch size, width, depth and MLP width of an MMPretrain
+    ViT backbone (the head count is not in the weights: ``num_heads``)."""
+    dim = state['cls_token'].shape[-1]
+    patch = state['patch_embed.projection.weight'].shape[-1]
+    grid = math.isqrt(state['pos_embed'].shape[1] - 1)
+    if grid * grid != state['pos_embed'].shape[1] - 1:
+        raise ValueError('pos_embed does not hold [CLS] and a square grid '
+                         f'of patches: shape {list(state["pos_embed"].shape)}')
+    if dim % num_heads:
+        raise ValueError(f'num_heads={num_heads} does not divide the width '
+                         f'{dim}')
+    return dict(img_size=grid * patch, patch_size=patch, embed_dim=dim,
+                depth=_count(state, 'layers.{}.attn.qkv.weight'),
+                num_heads=num_heads,
+                mlp=state['layers.0.ffn.layers.0.0.weight'].shape[0])
+
+
+def _kwargs(values: Dict[str, object]) -> str:
+    return ''.join(f', {key}={value!r}' for key, value in values.items())
+
+
+def _timm_vit(shape: Dict[str, int]) -> str:
+    """``timm.create_model(...)`` for the ViT ``shape``: a named model
+    where one fits, else the closest named one with its arguments
+    overridden (``create_model`` passes them to ``VisionTransformer``)."""
+    import timm
+    size = _TIMM_VITS.get((shape['embed_dim'], shape['depth'],
+                           shape['num_heads']))
+    named = (f'vit_{size}_patch{shape["patch_size"]}_{shape["img_size"]}'
+             if size else None)
+    if named in timm.list_models() and shape['mlp'] == 4 * shape['embed_dim']:
+        return f"timm.create_model({named!r}, pretrained=False, num_classes=0)"
+    base = dict(img_size=224, patch_size=16, embed_dim=384, depth=12,
+                num_heads=6, mlp_ratio=4.0)
+    if size:
+        base.update(embed_dim=shape['embed_dim'], depth=shape['depth'],
+                    num_heads=shape['num_heads'])
+    wanted = dict(shape, mlp_ratio=shape['mlp'] / shape['embed_dim'])
+    wanted.pop('mlp')
+    differ = {key: value for key, value in wanted.items()
+              if value != base[key]}
+    return (f"timm.create_model('vit_{size or 'small'}_patch16_224', "
+            f'pretrained=False, num_classes=0{_kwargs(differ)})')
+
+
+def _torchvision_vit(shape: Dict[str, int]) -> str:
+    """torchvision's ViT builder (``vit_b_16`` ...) or constructor for
+    ``shape``."""
+    key = (shape['embed_dim'], shape['depth'], shape['num_heads'],
+           shape['mlp'], shape['patch_size'])
+    if key in _TORCHVISION_VITS and shape['img_size'] == 224:
+        return f'torchvision.models.{_TORCHVISION_VITS[key]}(weights=None)'
+    return ('torchvision.models.VisionTransformer('
+            f'image_size={shape["img_size"]}, '
+            f'patch_size={shape["patch_size"]}, num_layers={shape["depth"]}, '
+            f'num_heads={shape["num_heads"]}, '
+            f'hidden_dim={shape["embed_dim"]}, mlp_dim={shape["mlp"]})')
+
+
+def target_model(state: Dict[str, torch.Tensor], layout: str,
+                 num_heads: Optional[int] = None
+                 ) -> Tuple[str, Callable[[], nn.Module]]:
+    """The model of ``layout``'s library that the converted ``state``
+    (MMPretrain names, :func:`convert_backbone`'s input) loads into with
+    a plain, strict ``load_state_dict``.
+
+    Args:
+        state: a backbone-only MMPretrain state dict.
+        layout: ``'timm'`` or ``'torchvision'``.
+        num_heads: a ViT's attention heads (its weights do not say).
+
+    Returns:
+        ``(code, build)``: Python lines that build the model without a
+        classifier (timm: ``num_classes=0``; torchvision: ``fc`` or
+        ``heads`` replaced by ``nn.Identity``), and a function that runs
+        them (nothing is downloaded).
+
+    Raises:
+        ValueError: the library has no such model (a CIFAR ResNet, a ViT
+            without ``num_heads``), or ``layout`` is not a library's.
+    """
+    if layout not in ('timm', 'torchvision'):
+        raise ValueError(f"layout must be 'timm' or 'torchvision', got "
+                         f'{layout!r}')
+    if backbone_kind(state) == 'resnet':
+        name = _resnet_name(state)
+        code = (f'model = timm.create_model({name!r}, pretrained=False, '
+                'num_classes=0)' if layout == 'timm' else
+                f'model = torchvision.models.{name}(weights=None)\n'
+                'model.fc = torch.nn.Identity()')
+    else:
+        if num_heads is None:
+            raise ValueError('a ViT backbone needs its number of attention '
+                             'heads (the weights do not hold it): pass '
+                             '--num-heads')
+        shape = _vit_shape(state, num_heads)
+        code = (f'model = {_timm_vit(shape)}' if layout == 'timm' else
+                f'model = {_torchvision_vit(shape)}\n'
+                'model.heads = torch.nn.Identity()')
+
+    def build() -> nn.Module:
+        import timm
+        import torchvision
+        scope = dict(torch=torch, timm=timm, torchvision=torchvision)
+        exec(code, scope)  # the printed lines themselves
+        return scope['model']
+
+    return f'import {layout}, torch\n{code}', build

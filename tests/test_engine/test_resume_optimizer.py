@@ -1,5 +1,6 @@
-"""A resume with another optimizer than the checkpoint's is refused before
-anything is loaded, naming both types and the way out."""
+"""A resume with another optimizer than the checkpoint's, or with another
+run length, is refused before anything is loaded, naming both and the way
+out."""
 from pathlib import Path
 
 import pytest
@@ -15,9 +16,10 @@ ADAMW = dict(type='AdamW', lr=0.01, weight_decay=0.1)
 
 
 def train(work_dir: Path, optimizer: dict, resume: bool = False,
-          epochs: int = 1) -> Runner:
+          epochs: int = 1, cfg: dict = None) -> Runner:
     torch.manual_seed(0)
     runner = Runner(
+        cfg=cfg,
         model=Dropping(), work_dir=str(work_dir),
         experiment_name=f'optimizer_{work_dir.name}_{optimizer["type"]}_'
         f'{resume}', train_dataloader=dataloader('main'),
@@ -96,3 +98,40 @@ def test_parts_must_match():
     assert optimizer_mismatch(dict(optimizer=single.state_dict()), parts) \
         == ("it holds the optimizer states of one optimizer, this config "
             "has the parts ['model1', 'model2']")
+
+
+def test_resume_with_another_run_length_is_refused(tmp_path):
+    """max_epochs 1 -> 2 on resume went through silently (the schedules
+    follow the run length); allow_schedule_change=True extends on
+    purpose."""
+    def cfg(epochs, **extra):
+        return dict(train_cfg=dict(type='EpochBasedTrainLoop',
+                                   max_epochs=epochs), **extra)
+
+    train(tmp_path, ADAMW, epochs=1, cfg=cfg(1))
+    with pytest.raises(ValueError, match=r"its run had max_epochs=1, this "
+                       r"config max_epochs=2\..*allow_schedule_change"):
+        train(tmp_path, ADAMW, resume=True, epochs=2, cfg=cfg(2))
+    assert sorted(p.name for p in tmp_path.glob('*.pth')) == ['epoch_1.pth']
+    assert train(tmp_path, ADAMW, resume=True, epochs=1, cfg=cfg(1)).iter \
+        == 4  # the same length: resumes (here: nothing left to train)
+    assert train(tmp_path, ADAMW, resume=True, epochs=2,
+                 cfg=cfg(2, allow_schedule_change=True)).iter == 8
+
+
+def test_checkpoint_config_text_is_read_not_run(tmp_path, monkeypatch):
+    """meta['cfg'] is Python: parsing it with Config.fromstring would run
+    its code and custom_imports (a checkpoint is untrusted input)."""
+    from mmengine.config import Config
+
+    from mmssl_kd.engine.runner import schedule_change
+    marker = tmp_path / 'ran'
+    text = (f'open({str(marker)!r}, "w")\n'
+            "custom_imports = dict(imports=['os'])\n"
+            "train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=1)\n")
+    assert schedule_change(dict(meta=dict(cfg=text)), Config(dict(
+        train_cfg=dict(max_epochs=2)))) == \
+        'max_epochs=1, this config max_epochs=2'
+    assert not marker.exists()
+    assert schedule_change(dict(meta=dict(cfg='not python (')),
+                           Config(dict(train_cfg=dict(max_epochs=2)))) is None

@@ -84,34 +84,164 @@ def test_refuses_to_overwrite_and_names_parts(dogo_checkpoint, tmp_path,
     assert "'teacher.backbone.'" in err and "'peer'" in err
 
 
-def test_layout_timm_writes_a_weights_only_timm_vit(tmp_path):
-    """--layout timm: the file loads with weights_only=True into timm's
-    VisionTransformer (classifier aside) and gives the same features."""
+def save_checkpoint(path, backbone, part, model_cfg=None):
+    """An mmssl_kd-like checkpoint holding ``backbone`` under ``part`` (and
+    a config text in ``meta['cfg']``, as MMEngine writes it)."""
+    prefix = 'backbone.' if part == 'backbone' else f'{part}.backbone.'
+    meta = dict(epoch=1)
+    if model_cfg is not None:
+        meta['cfg'] = f'model = {model_cfg!r}\n'
+    torch.save(dict(state_dict={prefix + k: v for k, v in
+                                backbone.state_dict().items()}, meta=meta),
+               path)
+
+
+def printed_code(out: str) -> str:
+    """The lines after 'Load it with:' that the tool printed."""
+    return out.split('Load it with:\n', 1)[1]
+
+
+def test_layout_timm_resnet_loads_with_plain_create_model(tmp_path, capsys):
+    """The exported file is timm's own state dict: no wrapper, no
+    classifier, a strict load (it was {'state_dict', 'meta'})."""
+    import timm
+    from mmpretrain.models import ResNet
+    torch.manual_seed(0)
+    resnet = ResNet(depth=18)
+    resnet.init_weights()
+    resnet.eval()
+    ckpt, out = tmp_path / 'epoch_1.pth', tmp_path / 'timm.pth'
+    save_checkpoint(ckpt, resnet, 'backbone')
+    load_tool().main([str(ckpt), str(out), '--layout', 'timm'])
+    code = printed_code(capsys.readouterr().out)
+    assert "timm.create_model('resnet18', pretrained=False, num_classes=0)" \
+        in code
+    model = timm.create_model('resnet18', pretrained=False, num_classes=0)
+    model.load_state_dict(torch.load(out))  # strict
+    model.eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(model.forward_features(x), resnet(x)[-1])
+    scope = {}
+    exec(code, scope)  # the printed lines themselves work
+    assert isinstance(scope['model'], torch.nn.Module)
+
+
+def test_layout_timm_vit_small_loads_with_plain_create_model(tmp_path,
+                                                              capsys):
+    """A ViT-S/16 (heads read from the checkpoint's config) loads into
+    ``timm.create_model('vit_small_patch16_224')`` strictly."""
     import timm
     from mmpretrain.models import VisionTransformer
     torch.manual_seed(0)
-    vit = VisionTransformer(arch=dict(embed_dims=48, num_layers=2,
-                                      num_heads=3, feedforward_channels=192),
-                            img_size=32, patch_size=8, out_type='raw')
+    cfg = dict(type='SDSSL', backbone=dict(type='MultiLayerCLSViT',
+                                           arch='deit-s', img_size=224))
+    vit = VisionTransformer(arch='deit-s', img_size=224, patch_size=16,
+                            out_type='raw')
     vit.init_weights()
     vit.eval()
     ckpt, out = tmp_path / 'epoch_1.pth', tmp_path / 'timm.pth'
-    torch.save(dict(state_dict={f'peer.backbone.{k}': v for k, v in
-                                vit.state_dict().items()}), ckpt)
-    load_tool().main([str(ckpt), str(out), '--part', 'peer',
-                      '--layout', 'timm'])
-    saved = torch.load(out, weights_only=True)
-    assert saved['meta']['layout'] == 'timm'
-    model = timm.models.vision_transformer.VisionTransformer(
-        img_size=32, patch_size=8, embed_dim=48, depth=2, num_heads=3,
-        num_classes=0)
-    missing, unexpected = model.load_state_dict(saved['state_dict'],
-                                                strict=False)
-    assert not unexpected and all(k.startswith('head') for k in missing)
+    save_checkpoint(ckpt, vit, 'backbone', cfg)
+    load_tool().main([str(ckpt), str(out), '--layout', 'timm'])
+    code = printed_code(capsys.readouterr().out)
+    assert "timm.create_model('vit_small_patch16_224', pretrained=False, " \
+        'num_classes=0)' in code
+    model = timm.create_model('vit_small_patch16_224', pretrained=False,
+                              num_classes=0)
+    model.load_state_dict(torch.load(out))  # strict
     model.eval()
-    x = torch.randn(2, 3, 32, 32)
+    x = torch.randn(1, 3, 224, 224)
     with torch.no_grad():
         torch.testing.assert_close(model.forward_features(x), vit(x)[0])
+
+
+@pytest.mark.parametrize('layout', ['timm', 'torchvision'])
+def test_small_vit_loads_by_the_printed_lines(tmp_path, capsys, layout):
+    """A demo-sized ViT (width 96, 3 heads: not the 64-wide heads of the
+    named models) loads strictly by the printed lines, and gives the same
+    tokens as the MMPretrain backbone."""
+    from mmpretrain.models import VisionTransformer
+    torch.manual_seed(0)
+    arch = dict(embed_dims=96, num_layers=2, num_heads=3,
+                feedforward_channels=384)
+    vit = VisionTransformer(arch=arch, img_size=32, patch_size=4,
+                            out_type='raw')
+    vit.init_weights()
+    vit.eval()
+    ckpt, out = tmp_path / 'epoch_1.pth', tmp_path / f'{layout}.pth'
+    save_checkpoint(ckpt, vit, 'peer', dict(
+        type='DoGo', model2=dict(backbone=dict(type='VisionTransformer',
+                                               arch=arch))))
+    load_tool().main([str(ckpt), str(out), '--part', 'peer',
+                      '--layout', layout])
+    code = printed_code(capsys.readouterr().out)
+    assert 'num_heads=3' in code
+    scope = {}
+    exec(code.replace('model.load_state_dict', 'result = model.'
+                      'load_state_dict'), scope)
+    model = scope['model'].eval()
+    assert not scope['result'].missing_keys
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        if layout == 'timm':
+            tokens = model.forward_features(x)
+        else:
+            tokens = model.encoder(torch.cat(
+                [model.class_token.expand(2, -1, -1),
+                 model._process_input(x)], dim=1))
+        torch.testing.assert_close(tokens, vit(x)[0])
+
+
+def test_heads_come_from_the_config_text_without_running_it(tmp_path):
+    marker = tmp_path / 'ran'
+    text = (f'open({str(marker)!r}, "w")\n'
+            "model = dict(type='DoGo', model1=dict(backbone=dict("
+            "type='VisionTransformer', arch=dict(embed_dims=48, "
+            'num_layers=1, num_heads=4))))\n')
+    state = {'cls_token': torch.zeros(1, 1, 48),
+             'layers.0.attn.qkv.weight': torch.zeros(144, 48)}
+    assert load_tool().num_heads_from_config(text, state) == 4
+    assert not marker.exists()
+    # an arch name outside its class's arch_zoo: MoCo v3's ViT-S has 12
+    # heads of 32 channels, not the 6 of timm's vit_small
+    mocov3 = ("model = dict(type='MoCoV3', backbone=dict(type='MoCoV3ViT', "
+              "arch='mocov3-small', img_size=224, patch_size=16))\n")
+    state = {'cls_token': torch.zeros(1, 1, 384),
+             **{f'layers.{i}.attn.qkv.weight': torch.zeros(1)
+                for i in range(12)}}
+    assert load_tool().num_heads_from_config(mocov3, state) == 12
+
+
+def test_vit_without_config_needs_num_heads(tmp_path, capsys):
+    from mmpretrain.models import VisionTransformer
+    vit = VisionTransformer(arch=dict(embed_dims=48, num_layers=1,
+                                      num_heads=3, feedforward_channels=192),
+                            img_size=32, patch_size=8)
+    ckpt, out = tmp_path / 'epoch_1.pth', tmp_path / 'timm.pth'
+    save_checkpoint(ckpt, vit, 'backbone')
+    with pytest.raises(SystemExit):
+        load_tool().main([str(ckpt), str(out), '--layout', 'timm'])
+    assert '--num-heads' in capsys.readouterr().err and not out.exists()
+    load_tool().main([str(ckpt), str(out), '--layout', 'timm',
+                      '--num-heads', '3'])
+    assert 'num_heads=3' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize('layout', ['timm', 'torchvision', 'onnx'])
+def test_cifar_resnet_and_unknown_layouts_are_refused(dogo_checkpoint,
+                                                      tmp_path, capsys,
+                                                      layout):
+    """timm and torchvision have no CIFAR ResNet-20 (it was written with
+    ImageNet-less keys all the same); a layout no library has is refused
+    by the parser."""
+    _, ckpt = dogo_checkpoint
+    out = tmp_path / 'out.pth'
+    with pytest.raises(SystemExit):
+        load_tool().main([str(ckpt), str(out), '--layout', layout])
+    err = capsys.readouterr().err
+    assert ('no model for this ResNet' in err if layout != 'onnx'
+            else 'invalid choice' in err), err
+    assert not out.exists()
 
 
 class _RunsCode:

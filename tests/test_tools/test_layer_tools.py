@@ -137,6 +137,23 @@ def test_tsne_cli_grid(config, checkpoint, tmp_path, capsys):
     assert all(len(row) == 3 for row in rows)  # block, 2 models
 
 
+@pytest.mark.parametrize('tool', ['alignment', 'tsne'])
+def test_never_overwrites_without_force(config, tmp_path, tool):
+    """Both tools refuse an existing OUT without --force, as tsne.py does
+    (they overwrote it silently)."""
+    out = tmp_path / 'figure.png'
+    out.write_bytes(b'keep me')
+    main = alignment_tool.main if tool == 'alignment' else tsne_tool.main
+    argv = ['--model', 'random', config, 'random', '--num-per-class', '4',
+            '--num-workers', '0', '--out', str(out)]
+    argv += ['--blocks', '1', '--perplexity', '3'] if tool == 'tsne' else []
+    with pytest.raises(SystemExit, match='pass --force'):
+        main(argv)
+    assert out.read_bytes() == b'keep me'
+    main(argv + ['--force'])
+    assert out.read_bytes()[:8] == PNG_HEADER
+
+
 @pytest.mark.parametrize('block', ['0', '4'])
 def test_tsne_bad_block_names_the_depth(config, block):
     with pytest.raises(SystemExit, match=r'depth 3.*from 1 to 3'):

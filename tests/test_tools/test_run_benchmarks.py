@@ -117,3 +117,16 @@ def test_refuses_a_used_work_dir(checkpoint, tmp_path):
         run_benchmarks.main([str(PRETRAIN), str(checkpoint), '--work-dir',
                              str(tmp_path), '--linear', str(LINEAR)])
     assert (tmp_path / 'old.txt').read_text() == 'keep me'
+
+
+def test_printed_commands_run_as_pasted(tmp_path, capsys):
+    """Each step is echoed as a shell command that re-runs it: ``python``
+    first (it was missing) and arguments with spaces quoted."""
+    import shlex
+    script = tmp_path / 'echo args.py'
+    script.write_text('import sys; print(sys.argv[1:])')
+    run_benchmarks.run([str(script), 'a b', 'c'])
+    line = [ln for ln in capsys.readouterr().out.splitlines()
+            if ln.startswith('+ ')][0]
+    argv = shlex.split(line[2:])
+    assert argv[0] == 'python' and argv[1:] == [str(script), 'a b', 'c']

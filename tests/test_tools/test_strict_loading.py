@@ -155,3 +155,16 @@ def test_tsne_stops_unless_allow_missing(config, checkpoints, tmp_path,
     with pytest.warns(UserWarning, match='--allow-missing'):
         tsne_tool.main(args + ['--allow-missing'])
     assert (tmp_path / 'tsne.png').is_file()
+
+
+def test_test_tool_points_a_pretraining_config_to_knn(tmp_path,
+                                                      monkeypatch):
+    """A self-supervised config has no test loop: the tool says to use
+    knn.py (MMEngine raised 'self._test_loop should not be None')."""
+    ckpt = tmp_path / 'epoch_1.pth'
+    ckpt.write_bytes(b'')  # never read: the config is refused first
+    config = str(REPO / 'configs' / 'selfsup' /
+                 'mocov3_resnet20-cifar_1xb256-coslr-1e_cifar10-demo.py')
+    with pytest.raises(SystemExit, match=r'(?s)no test_dataloader.*'
+                       r'tools/benchmarks/knn\.py'):
+        run_test_tool(monkeypatch, tmp_path, 'selfsup', config, str(ckpt))

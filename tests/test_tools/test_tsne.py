@@ -70,9 +70,12 @@ def run(config: str, out: Path, *extra: str):
                       '--perplexity', '3', '--out', str(out), *extra])
 
 
-def silhouettes(out: str) -> dict:
-    return {m[1]: float(m[2]) for m in
-            re.finditer(r'^(\S+)\s+(-?\d\.\d{4})$', out, re.MULTILINE)}
+def silhouettes(out: str, parts: bool = False) -> dict:
+    """model -> silhouette (or -> (part, silhouette)) of the printed
+    table."""
+    return {m[1]: (m[2], float(m[3])) if parts else float(m[3]) for m in
+            re.finditer(r'^(\S+)\s+(\S+)\s+(-?\d\.\d{4})$', out,
+                        re.MULTILINE)}
 
 
 def test_two_models_side_by_side(config, checkpoint, tmp_path, capsys):
@@ -83,7 +86,8 @@ def test_two_models_side_by_side(config, checkpoint, tmp_path, capsys):
         assert image.size == tuple(round(s * DPI)
                                    for s in fig.get_size_inches())
     titles = [ax.get_title() for ax in fig.axes]
-    assert [t.split('\n')[0] for t in titles] == ['random', 'trained']
+    assert [t.split('\n')[0] for t in titles] == ['random [backbone]',
+                                                  'trained [backbone]']
     assert [t.get_text() for t in fig.legends[0].get_texts()] == [
         'class_0', 'class_1']
     scores = silhouettes(capsys.readouterr().out)
@@ -109,12 +113,25 @@ def test_part_teacher(config, tmp_path, capsys):
     run(config, tmp_path / 'student.png')
     run(config, tmp_path / 'teacher.png', '--part', 'teacher')
     printed = capsys.readouterr().out
-    assert "features of 'teacher'" in printed
-    student, teacher = [silhouettes(part)['random'] for part in
+    student, teacher = [silhouettes(part, parts=True)['random'] for part in
                         printed.split('Figure:')[:2]]
-    assert student != teacher
+    assert student[0] == 'backbone' and teacher[0] == 'teacher'
+    assert student[1] != teacher[1]
     with pytest.raises(SystemExit, match='no sub-model `peer`'):
         run(config, tmp_path / 'peer.png', '--part', 'peer')
+
+
+def test_part_per_model(config, checkpoint, tmp_path, capsys):
+    """--part takes one part per --model (it applied one part to every
+    model, silently); the table and the panels say which."""
+    fig = run(config, tmp_path / 'parts.png', '--model', 'trained', config,
+              checkpoint, '--part', 'teacher', 'backbone')
+    scores = silhouettes(capsys.readouterr().out, parts=True)
+    assert [part for part, _ in scores.values()] == ['teacher', 'backbone']
+    assert [ax.get_title().split('\n')[0] for ax in fig.axes] == [
+        'random [teacher]', 'trained [backbone]']
+    with pytest.raises(SystemExit, match='one per --model'):
+        run(config, tmp_path / 'three.png', '--part', 'teacher', 'backbone')
 
 
 def test_missing_umap_says_what_to_install(config, tmp_path, monkeypatch):

@@ -5,8 +5,8 @@ image, and for views of different images.
     python tools/analysis_tools/layer_alignment.py
         --model baseline CONFIG CHECKPOINT --model SD CONFIG CHECKPOINT
         [--split test] [--num-per-class 100] [--out alignment.png]
-        [--seed 0] [--batch-size 100] [--num-workers 2] [--allow-missing]
-        [--cfg-options ...]
+        [--force] [--seed 0] [--batch-size 100] [--num-workers 2]
+        [--allow-missing] [--cfg-options ...]
 
 For every output of the backbone (block ``l`` of a ``MultiLayerCLSViT``,
 which returns them all) the features are L2-normalised and
@@ -24,8 +24,9 @@ and the augmentations are drawn from random generators reset to ``--seed``
 for each model, so models whose configs share the pipeline see exactly the
 same views.  CHECKPOINT may be ``random`` for the network at
 initialisation (also seeded); one whose keys are not those of its config's
-model stops the tool unless ``--allow-missing``.  The tool prints one row per block (columns
-``pos`` and ``neg`` for each model) and plots both against the block.
+model stops the tool unless ``--allow-missing``.  The tool prints one row
+per block (columns ``pos`` and ``neg`` for each model) and plots both
+against the block; OUT is never overwritten without ``--force``.
 """
 import argparse
 import sys
@@ -45,6 +46,7 @@ from mmssl_kd.apis import (add_model_comparison_arguments, load_config,
                            load_model)
 from mmssl_kd.evaluation.blocks import block_features, subset_dataloader
 from mmssl_kd.evaluation.knn import _eval_mode
+from mmssl_kd.visualization import add_force_argument, refuse_overwrite
 
 Curves = Tuple[List[float], List[float]]
 
@@ -57,6 +59,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                                    num_per_class=100)
     parser.add_argument('--out', default='alignment.png',
                         help='PNG file of the plot (default alignment.png)')
+    add_force_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -171,6 +174,7 @@ def plot_alignment(results: Dict[str, Curves]) -> Figure:
 
 def main(argv: Optional[List[str]] = None) -> Dict[str, Curves]:
     args = parse_args(argv)
+    refuse_overwrite(args.out, args.force, 'layer_alignment.py')
     labels = [label for label, _, _ in args.model]
     if len(set(labels)) != len(labels):
         sys.exit(f'--model labels must differ, got {labels}')

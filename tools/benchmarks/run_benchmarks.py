@@ -30,6 +30,7 @@ import argparse
 import json
 import os
 import os.path as osp
+import shlex
 import subprocess
 import sys
 from typing import Dict, List, Optional, Tuple
@@ -83,8 +84,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 
 def run(cmd: List[str]) -> None:
-    """Run a tool of this repository, echoing the command; stop on failure."""
-    print('+ ' + ' '.join(cmd), flush=True)
+    """Run a tool of this repository, echoing the command as one to paste
+    into a shell (``python`` first, arguments quoted); stop on failure."""
+    print('+ ' + shlex.join(['python'] + cmd), flush=True)
     done = subprocess.run([sys.executable] + cmd, cwd=os.getcwd())
     if done.returncode:
         raise SystemExit(f'{cmd[0]} failed (exit {done.returncode}); its log '

@@ -1,17 +1,30 @@
 """Pull one sub-model's backbone out of an mmssl_kd checkpoint.
 
     python tools/model_converters/extract_backbone.py CKPT OUT [--part peer]
-        [--layout timm] [--force] [--trust-checkpoint CKPT]
+        [--layout {mmpretrain,timm,torchvision}] [--num-heads N] [--force]
+        [--trust-checkpoint CKPT]
 
 ``--part backbone`` (default) is the trained model (the student, DoGo's
 first peer); ``peer`` is DoGo's second peer, ``teacher`` SEED's frozen
-teacher.  OUT gets ``{'state_dict', 'meta'}`` whose keys are the backbone's
-own (``conv1.weight``, ...), so it loads into a bare backbone
+teacher.
+
+``--layout mmpretrain`` (default): OUT gets ``{'state_dict', 'meta'}``
+whose keys are the backbone's own (``conv1.weight``, ...), as MMEngine's
+loader reads it: into a bare backbone
 (``init_cfg=dict(type='Pretrained', checkpoint=OUT)``) or into an
-``ImageClassifier`` with ``prefix`` left out.  ``--layout timm`` or
-``torchvision`` renames the keys for those libraries' ResNet and
-VisionTransformer (:mod:`mmssl_kd.models.converters`).  Only tensors and
-plain values are written: the file loads with
+``ImageClassifier`` with ``prefix`` left out.
+
+``--layout timm`` or ``torchvision``: OUT is the bare state dict of that
+library's model without a classifier, in its key names
+(:mod:`mmssl_kd.models.converters`); the tool prints the lines that build
+the model (``timm.create_model(..., num_classes=0)``, or a torchvision
+builder with ``fc``/``heads`` set to ``nn.Identity``) and checks, before
+writing, that the weights load into it strictly.  Only ImageNet ResNets
+(18 to 152) and ViTs have such models: a CIFAR ResNet is refused.  A ViT's
+head count is not in its weights: it is read from the checkpoint's config
+(``meta['cfg']``), or given with ``--num-heads``.
+
+Only tensors and plain values are written: the file loads with
 ``torch.load(weights_only=True)``.
 """
 import argparse
@@ -21,9 +34,10 @@ from typing import Dict, List, Optional
 
 import torch
 
-from mmssl_kd.apis import add_trust_argument
+from mmssl_kd.apis import add_trust_argument, read_config_text
 from mmssl_kd.compat import load_checkpoint_file, trust_checkpoints
-from mmssl_kd.models.converters import LAYOUTS, convert_backbone
+from mmssl_kd.models.converters import (LAYOUTS, backbone_kind,
+                                       convert_backbone, target_model)
 
 
 def extract(state_dict: Dict[str, torch.Tensor],
@@ -47,6 +61,69 @@ def extract(state_dict: Dict[str, torch.Tensor],
     return out
 
 
+def _built_arch(cfg: dict) -> Optional[dict]:
+    """The arch of a ViT config whose arch name is not in its class's
+    ``arch_zoo`` (``MoCoV3ViT``'s ``'mocov3-small'``), read from the
+    built backbone; None if it cannot be built from the literal values."""
+    from mmengine.registry import DefaultScope
+
+    from mmssl_kd.registry import MODELS
+    cfg = {key: value for key, value in cfg.items() if key != 'init_cfg'}
+    try:
+        with DefaultScope.overwrite_default_scope('mmssl_kd'):
+            vit = MODELS.build(cfg)
+        return dict(embed_dims=vit.embed_dims, num_layers=len(vit.layers),
+                    num_heads=vit.layers[0].attn.num_heads)
+    except Exception:  # not literal, or not an MMPretrain ViT
+        return None
+
+
+def _vit_archs(node) -> List[dict]:
+    """Every ``arch=`` of a ViT backbone dict in a model config, resolved
+    to ``embed_dims``/``num_layers``/``num_heads`` (an arch name through
+    its class's ``arch_zoo``, e.g. ``MoCoV3ViT``'s ``'mocov3-small'``)."""
+    from mmengine.registry import DefaultScope
+    from mmpretrain.models import VisionTransformer
+
+    from mmssl_kd.registry import MODELS
+    found = []
+    if isinstance(node, dict):
+        arch, kind = node.get('arch'), node.get('type')
+        if isinstance(kind, str) and ('ViT' in kind
+                                      or 'VisionTransformer' in kind):
+            arch = arch if arch is not None else 'base'
+            if isinstance(arch, str):
+                with DefaultScope.overwrite_default_scope('mmssl_kd'):
+                    cls = MODELS.get(kind)
+                zoo = getattr(cls, 'arch_zoo', VisionTransformer.arch_zoo)
+                arch = zoo.get(arch.lower()) or _built_arch(node)
+            if isinstance(arch, dict):
+                found.append(arch)
+        for value in node.values():
+            found += _vit_archs(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            found += _vit_archs(value)
+    return found
+
+
+def num_heads_from_config(cfg_text: Optional[str],
+                          state: Dict[str, torch.Tensor]) -> Optional[int]:
+    """The head count of the ViT ``state`` by the checkpoint's config
+    text (read without running it, :func:`read_config_text`): that of its
+    ViT backbone dicts with the same width and depth, if they agree; else
+    None."""
+    if not cfg_text:
+        return None
+    model = read_config_text(cfg_text).get('model')
+    dims = state['cls_token'].shape[-1]
+    depth = sum(key.endswith('.attn.qkv.weight') for key in state)
+    heads = {arch.get('num_heads') for arch in _vit_archs(model)
+             if arch.get('embed_dims') == dims
+             and arch.get('num_layers') == depth}
+    return heads.pop() if len(heads) == 1 else None
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(
         description="Write one sub-model's backbone weights of an mmssl_kd "
@@ -59,8 +136,13 @@ def main(argv: Optional[List[str]] = None) -> None:
         "second peer), 'teacher' (SEED), ...")
     parser.add_argument(
         '--layout', default='mmpretrain', choices=LAYOUTS,
-        help='key names: MMPretrain (default), timm or torchvision '
-        '(ResNet and ViT backbones)')
+        help="whose model OUT loads into: MMPretrain's (default; "
+        "{'state_dict', 'meta'}), or timm's or torchvision's (a bare state "
+        'dict in their key names; ImageNet ResNets and ViTs)')
+    parser.add_argument(
+        '--num-heads', type=int,
+        help="a ViT's attention heads, for --layout timm/torchvision "
+        "(default: from the checkpoint's config)")
     parser.add_argument('--force', action='store_true',
                         help='overwrite OUT if it exists')
     add_trust_argument(parser)
@@ -71,18 +153,35 @@ def main(argv: Optional[List[str]] = None) -> None:
     ckpt = load_checkpoint_file(args.checkpoint, map_location='cpu')
     state = ckpt.get('state_dict', ckpt)
     try:
-        weights = convert_backbone(extract(state, args.part), args.layout)
+        backbone = extract(state, args.part)
+        weights = convert_backbone(backbone, args.layout)
+        if args.layout != 'mmpretrain':
+            heads = args.num_heads
+            if heads is None and backbone_kind(backbone) == 'vit':
+                heads = num_heads_from_config(
+                    ckpt.get('meta', {}).get('cfg'), backbone)
+            code, build = target_model(backbone, args.layout, heads)
+            build().load_state_dict(weights)  # strict: the printed model
     except (KeyError, ValueError) as err:
         parser.error(f'{args.checkpoint}: {err.args[0]}')
-    meta = dict(source=osp.abspath(args.checkpoint), part=args.part,
-                layout=args.layout)
-    for key in ('epoch', 'iter'):
-        if key in ckpt.get('meta', {}):
-            meta[key] = ckpt['meta'][key]
+    except RuntimeError as err:  # load_state_dict: keys or shapes differ
+        parser.error(f'{args.checkpoint}: the weights do not load into '
+                     f'{args.layout}\'s model ({err}); check --num-heads')
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    torch.save(dict(state_dict=weights, meta=meta), args.out)
+    if args.layout == 'mmpretrain':
+        meta = dict(source=osp.abspath(args.checkpoint), part=args.part,
+                    layout=args.layout)
+        for key in ('epoch', 'iter'):
+            if key in ckpt.get('meta', {}):
+                meta[key] = ckpt['meta'][key]
+        torch.save(dict(state_dict=weights, meta=meta), args.out)
+    else:  # exactly what the library's load_state_dict takes
+        torch.save(weights, args.out)
     print(f'{args.checkpoint} [{args.part}] -> {args.out} '
           f'({len(weights)} tensors)')
+    if args.layout != 'mmpretrain':
+        print(f'Load it with:\n{code}\n'
+              f'model.load_state_dict(torch.load({args.out!r}))')
 
 
 if __name__ == '__main__':

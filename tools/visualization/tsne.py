@@ -3,7 +3,7 @@ coloured by class.
 
     python tools/visualization/tsne.py
         --model SEED CONFIG CHECKPOINT [--model MoCo CONFIG CHECKPOINT ...]
-        [--part backbone|teacher|peer|...] [--split test]
+        [--part PART [PART ...]] [--split test]
         [--num-per-class 50] [--out tsne.png] [--force] [--seed 0]
         [--method tsne|umap] [--perplexity 30] [--batch-size 100]
         [--num-workers 2] [--allow-missing] [--cfg-options ...]
@@ -12,7 +12,8 @@ coloured by class.
 The features are those tools/benchmarks/knn.py evaluates, L2-normalised:
 the output of the backbone of ``--part`` (``backbone``: the trained model;
 ``teacher``: SEED's frozen teacher or an EMA teacher; ``peer``: DoGo's or
-MOKD's second model; ``peer_teacher``, SDSSL's ``target``, ...) as one
+MOKD's second model; ``peer_teacher``, SDSSL's ``target``, ...; one part
+for every model, or one per ``--model`` in their order) as one
 vector per image (a feature map average-pooled, a ViT's [CLS] token), of
 single, un-augmented images: the pipeline of the ``query_dataloader`` of
 the config's ``KNNHook`` if there is one, else ``LoadImageFromFile`` +
@@ -31,7 +32,6 @@ Needs scikit-learn (``pip install scikit-learn``), and umap-learn for
 ``--method umap`` (``pip install umap-learn``).
 """
 import argparse
-import os.path as osp
 import sys
 from typing import List, Optional
 
@@ -41,7 +41,8 @@ import mmssl_kd  # noqa: F401  (registries, safe checkpoint loader)
 from mmssl_kd.apis import add_model_comparison_arguments
 from mmssl_kd.visualization import (DPI, add_embedding_arguments,
                                     check_packages, compare_features,
-                                    embed_and_score, plot_grid)
+                                    embed_and_score, plot_grid,
+                                    refuse_overwrite)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -51,42 +52,49 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     add_model_comparison_arguments(parser, 'a panel of the figure',
                                    num_per_class=50)
     parser.add_argument(
-        '--part', default='backbone',
+        '--part', nargs='+', default=['backbone'],
         help="sub-model whose backbone gives the features: 'backbone' (the "
         "trained model, default) or a sub-model with a backbone, such as "
         "'teacher' (SEED, EMA teachers), 'peer' (DoGo, MOKD), "
-        "'peer_teacher' (MOKD) or 'target' (SDSSL)")
+        "'peer_teacher' (MOKD) or 'target' (SDSSL). One part applies to "
+        'every model; give one per --model (in their order) to choose each')
     add_embedding_arguments(parser, default_out='tsne.png')
-    parser.add_argument('--force', action='store_true',
-                        help='overwrite OUT if it exists')
     return parser.parse_args(argv)
 
 
 def main(argv: Optional[List[str]] = None) -> Figure:
     args = parse_args(argv)
-    if osp.exists(args.out) and not args.force:
-        sys.exit(f'tsne.py: {args.out} exists; pass --force to overwrite it')
+    if len(args.part) not in (1, len(args.model)):
+        sys.exit(f'tsne.py: {len(args.part)} --part values {args.part} for '
+                 f'{len(args.model)} --model: give one part for all models '
+                 'or one per --model')
+    parts = dict(zip([label for label, _, _ in args.model],
+                     args.part * len(args.model) if len(args.part) == 1
+                     else args.part))
+    refuse_overwrite(args.out, args.force, 'tsne.py')
     try:
         check_packages(args.method)
-        features, labels, classes = compare_features(args, part=args.part)
+        features, labels, classes = compare_features(
+            args, part=list(parts.values()))
     except (ModuleNotFoundError, ValueError) as err:
         sys.exit(f'tsne.py: {err}')
     maps, scores = embed_and_score(features, labels, args.method, args.seed,
                                    args.perplexity)
 
     width = max([5] + [len(label) for label in scores])
+    pwidth = max([4] + [len(part) for part in parts.values()])
     print(f'Silhouette score of the classes (cosine) of the L2-normalised '
-          f'features of {args.part!r}: split {args.split!r}, '
-          f'{len(labels)} images')
-    print(f"{'model':<{width}}  {'silhouette':>10}")
+          f'features: split {args.split!r}, {len(labels)} images')
+    print(f"{'model':<{width}}  {'part':<{pwidth}}  {'silhouette':>10}")
     for label, (score, ) in scores.items():
-        print(f'{label:<{width}}  {score:>10.4f}')
-    fig = plot_grid([[(f'{label}\nsilhouette {scores[label][0]:.3f}', xy)
+        print(f'{label:<{width}}  {parts[label]:<{pwidth}}  {score:>10.4f}')
+    fig = plot_grid([[(f'{label} [{parts[label]}]\nsilhouette '
+                       f'{scores[label][0]:.3f}', xy)
                       for label, (xy, ) in maps.items()]],
                     labels.numpy(), classes, panel_size=4.0)
     method = 't-SNE' if args.method == 'tsne' else 'UMAP'
-    fig.suptitle(f"{method} of the {args.part!r} features: split "
-                 f"{args.split!r}, {len(labels)} images")
+    fig.suptitle(f"{method} of the features: split {args.split!r}, "
+                 f"{len(labels)} images")
     fig.savefig(args.out, dpi=DPI)
     print(f'Figure: {args.out}')
     return fig

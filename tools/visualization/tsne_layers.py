@@ -3,7 +3,8 @@
     python tools/visualization/tsne_layers.py
         --model baseline CONFIG CHECKPOINT --model SD CONFIG CHECKPOINT
         --blocks 1 4 8 12 [--split test] [--num-per-class 50]
-        [--out tsne.png] [--seed 0] [--method tsne|umap] [--perplexity 30]
+        [--out tsne.png] [--force] [--seed 0] [--method tsne|umap]
+        [--perplexity 30]
         [--batch-size 100] [--num-workers 2] [--allow-missing]
         [--cfg-options ...]
 
@@ -20,7 +21,7 @@ block and model, the silhouette score of the classes (cosine distance, in
 the feature space, not the 2-D map: higher means better separated classes).
 CHECKPOINT may be ``random`` for the network at initialisation (seeded);
 one whose keys are not those of its config's model stops the tool unless
-``--allow-missing``.
+``--allow-missing``.  OUT is never overwritten without ``--force``.
 Needs scikit-learn (``pip install scikit-learn``), and umap-learn for
 ``--method umap``.
 """
@@ -34,7 +35,8 @@ import mmssl_kd  # noqa: F401  (registries, safe checkpoint loader)
 from mmssl_kd.apis import add_model_comparison_arguments
 from mmssl_kd.visualization import (DPI, add_embedding_arguments,
                                     check_packages, compare_features,
-                                    embed_and_score, plot_grid)
+                                    embed_and_score, plot_grid,
+                                    refuse_overwrite)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -52,6 +54,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[List[str]] = None) -> Figure:
     args = parse_args(argv)
+    refuse_overwrite(args.out, args.force, 'tsne_layers.py')
     try:
         check_packages(args.method)
         features, labels, classes = compare_features(args,
