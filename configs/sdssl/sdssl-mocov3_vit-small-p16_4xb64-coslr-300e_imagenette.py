@@ -3,7 +3,7 @@
 _base_ = [
     '../_base_/models/sdssl-mocov3_vit-small-p16.py',
     '../_base_/datasets/imagenette_ssl.py',
-    '../_base_/schedules/adamw_coslr-300e.py',
+    '../_base_/schedules/adamw_coslr-300e_sdssl.py',
     '../_base_/default_runtime.py',
 ]
 

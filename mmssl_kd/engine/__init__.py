@@ -8,8 +8,10 @@ from .optim_wrappers import (AmpOptimWrapper, BF16OptimWrapper,
                              OptimWrapper)
 from .optimizers import PartsOptimWrapperConstructor
 from .runner import Runner
+from .schedulers import OffsetCosineAnnealingLR
 from .speed import speed_up
 
 __all__ = ['AmpOptimWrapper', 'BF16OptimWrapper', 'EpochBasedTrainLoop',
-           'OptimWrapper', 'PartsOptimWrapperConstructor', 'Runner',
+           'OffsetCosineAnnealingLR', 'OptimWrapper',
+           'PartsOptimWrapperConstructor', 'Runner',
            'speed_up']

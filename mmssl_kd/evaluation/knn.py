@@ -42,8 +42,14 @@ def weighted_knn(train_feats: torch.Tensor,
     found once and sliced for each ``k``; the test set is processed
     ``chunk_size`` images at a time, so memory is
     ``O(chunk_size * (len(train_feats) + num_classes))``.  Equal votes go
-    to the lower class index, and a class without votes is never counted
-    as predicted (so top-5 with ``k < 5`` is well defined).  A ``k`` larger
+    to the lower class index, the order of a stable sort of the votes;
+    DINO's (and MMSelfSup's copy of it) ``probs.sort(1, True)`` leaves ties
+    to PyTorch's unstable sort, whose order depends on the device and the
+    number of classes (on a CPU, the lower index first up to 16 classes,
+    the higher one for 17 or more, scrambled for larger tied sets), so no
+    direction is the official one; ties arise in practice only from
+    collapsed features.  A class without votes is never counted as
+    predicted (so top-5 with ``k < 5`` is well defined).  A ``k`` larger
     than the bank uses the whole bank (a warning says so; the key keeps the
     requested ``k``).
 

@@ -138,6 +138,19 @@ def test_ties_and_unvoted_classes():
     assert res['top5_k1'] == res['top1_k1'] == 20.0
 
 
+@pytest.mark.parametrize('label,top1', [(1, 100.0), (3, 0.0)])
+def test_tied_votes_go_to_the_lower_class(label, top1):
+    """Two neighbours at the same similarity, of classes 1 and 3: equal
+    votes, and class 1 wins (the other direction swaps the results)."""
+    bank = torch.tensor([[1., 0.], [1., 0.], [-1., 0.]])
+    bank_labels = torch.tensor([3, 1, 0])
+    query = torch.tensor([[1., 0.], [2., 0.]])
+    res = weighted_knn(bank, bank_labels, query, torch.full((2, ), label), 6,
+                       ks=(2, ))
+    assert res['top1_k2'] == top1
+    assert res['top5_k2'] == 100.0
+
+
 def test_rejects_bad_input():
     with pytest.raises(ValueError, match='temperature'):
         weighted_knn(BANK, BANK_LABELS, QUERY, QUERY_LABEL, 2, temperature=0)

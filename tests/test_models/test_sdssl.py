@@ -222,6 +222,44 @@ def test_predictor_terms_by_hand_and_gradient_paths(base):
     assert any(v for n, v in g.items() if n.startswith('backbone.layers.0'))
 
 
+def joint_projections(model, views):
+    """SD-SimCLR's ``g_l(h_l)`` of both views put through the student as
+    one batch (official ``self.student(torch.cat((x1, x2)))``), split back
+    per view: ``[l][view]``."""
+    blocks = model.backbone(torch.cat(views))[-len(model.projectors):]
+    return [g((h, ))[0].chunk(2) for g, h in zip(model.projectors, blocks)]
+
+
+@pytest.mark.parametrize('base,batches', [
+    ('simclr', 1),   # pl_train_simclr.py: student(torch.cat((x1, x2)))
+    ('mocov3', 2),   # pl_train_moco.py: student(x2), student(x1)
+    ('byol', 2),     # pl_train_byol.py: likewise
+])
+def test_projector_bn_sees_the_official_batches(base, batches):
+    """SD-SimCLR's projectors normalise over the joint batch of both views
+    (one BN update per step); MoCo v3's and BYOL's over each view."""
+    model = sdssl(base, inter_weight=1.0)
+    model.loss(two_views())
+    bns = [m for g in model.projectors for m in g.modules()
+           if isinstance(m, torch.nn.BatchNorm1d)]
+    assert bns and all(int(m.num_batches_tracked) == batches for m in bns)
+
+
+def test_simclr_final_term_is_the_joint_batch_ntxent():
+    """The NT-Xent of the last block from the joint-batch projections;
+    per-view BN statistics give a different loss (the test can tell)."""
+    model = sdssl('simclr', inter_weight=1.0)
+    views = two_views()
+    loss = model.loss(views)['loss_final']
+    with torch.no_grad():
+        joint = joint_projections(model, views)[-1]
+        per_view = [model.neck((model.backbone(x)[-1], ))[0] for x in views]
+    expected, other = (model.ntxent(*[F.normalize(t, dim=1) for t in z])
+                       for z in (joint, per_view))
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert abs(expected.item() - other.item()) > 1e-3
+
+
 @pytest.mark.parametrize('base', ['mocov3', 'byol', 'simclr'])
 def test_weight_zero_is_the_plain_method(base):
     """inter_weight=0: heads on the last block only and just the final
@@ -235,6 +273,7 @@ def test_weight_zero_is_the_plain_method(base):
     with torch.no_grad():
         z = [model.neck((model.backbone(x)[-1], ))[0] for x in views]
         if base == 'simclr':
+            z = joint_projections(model, views)[-1]
             expected = model.ntxent(*[F.normalize(t, dim=1) for t in z])
         else:
             u = [model.predictor((t, ))[0] for t in z]
@@ -251,12 +290,10 @@ def test_simclr_intermediate_terms_stop_at_the_final_layer():
     losses = model.loss(views)
     assert set(losses) == {'loss_final', 'loss_inter', 'inter_weight'}
     with torch.no_grad():
-        z = [[g((h, ))[0] for g, h in zip(model.projectors,
-                                          model.backbone(x))]
-             for x in views]
-    finals = [F.normalize(zs[-1], dim=1) for zs in z]
+        z = joint_projections(model, views)
+    finals = [F.normalize(zv, dim=1) for zv in z[-1]]
     expected = torch.stack([
-        torch.stack([final_target_nce(z[a][l], finals, a, 0.2)
+        torch.stack([final_target_nce(z[l][a], finals, a, 0.2)
                      for a in (0, 1)]).mean() for l in range(3)]).mean()
     assert losses['loss_inter'].item() == pytest.approx(expected.item(),
                                                         rel=1e-4)

@@ -24,12 +24,12 @@ train_pipeline = [
 ]
 # Small-patch variant (`main_small-patch.py`): one 224 px crop (14-100 %)
 # and six 96 px crops (5-14 %), each with the view's other augmentations.
+seed_large_crop = dict(seed_view[0], crop_ratio_range=(0.14, 1.))
+seed_small_crop = dict(seed_view[0], scale=96, crop_ratio_range=(0.05, 0.14))
 small_patch_train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='MultiView', num_views=[1, 6], transforms=[
-        [dict(seed_view[0], crop_ratio_range=(0.14, 1.))] + seed_view[1:],
-        [dict(seed_view[0], scale=96, crop_ratio_range=(0.05, 0.14))] +
-        seed_view[1:]]),
+        [seed_large_crop] + seed_view[1:], [seed_small_crop] + seed_view[1:]]),
     dict(type='PackInputs'),
 ]
 train_dataloader = dict(batch_size=32, dataset=dict(pipeline=train_pipeline))

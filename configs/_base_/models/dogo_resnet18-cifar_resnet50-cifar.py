@@ -3,7 +3,8 @@
 # Projector of each peer: Linear(d, 512, no bias)-BN-ReLU-Linear(512, 128).
 # KL at tau_kd 0.1 with F.kl_div's default 'mean' reduction and the
 # official weights lambda_1 = 100, lambda_2 = 1; NT-Xent at T = 0.5.
-# Plain BN everywhere: a distributed run converts it with `sync_bn='torch'`.
+# Plain BN, per GPU, as the official DataParallel (each replica normalises
+# its share of the batch); `--cfg-options sync_bn=torch` would sync it.
 dogo_neck = dict(
     type='NonLinearNeck', in_channels=512, hid_channels=512,
     out_channels=128, num_layers=2, with_bias=False, with_last_bn=False,

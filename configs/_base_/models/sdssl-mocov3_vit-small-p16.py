@@ -6,7 +6,6 @@
 # (256-4096-256); EMA teacher (backbone + last projector) 0.996 -> 1;
 # InfoNCE at T = 0.2 scaled by 2T; lambda ramps 0 -> 1.0 (cosine); the
 # predictor-only term weighs 12 x the mean over blocks.
-# Plain BN1d in the MLPs: a distributed run converts it with sync_bn='torch'.
 projector = dict(
     type='NonLinearNeck', in_channels=384, hid_channels=4096,
     out_channels=256, num_layers=3, with_bias=False, with_last_bn=True,
@@ -25,3 +24,9 @@ model = dict(
     predictor_weight=12.,
     temperature=0.2,
     base_momentum=0.004)  # = paper momentum 0.996 (MMEngine EMA convention)
+
+# The MLPs' BN1d layers become SyncBatchNorm in every distributed run (the
+# Runner converts them, student and EMA teacher, before DDP wraps the
+# model), as the official `pl.Trainer(sync_batchnorm=True)`; a run on one
+# process keeps plain BN.
+sync_bn = 'torch'

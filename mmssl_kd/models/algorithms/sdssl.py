@@ -100,7 +100,9 @@ class SDSSL(BaseSelfSupervisor):
       (:func:`moco_nce`, tau 0.2) or BYOL's ``2 - 2 cos``.  The last term
       (``loss_pred``, weight ``predictor_weight``: the official 12 x mean,
       i.e. a sum over the 12 layers) trains only the predictors.
-    * ``base='simclr'``: no teacher, no predictors, ``z_l = g_l(h_l)``::
+    * ``base='simclr'``: no teacher, no predictors, ``z_l = g_l(h_l)``
+      with both views through the student as one batch (the projectors'
+      BN sees the joint batch, as the official code)::
 
         L = NTXent(z^1_L, z^2_L) + lambda(t) mean_{l<L} NCE(z_l, sg[z_L])
 
@@ -214,6 +216,12 @@ class SDSSL(BaseSelfSupervisor):
         return cosine_ramp(hub.get_info('iter', 0), max_iters,
                            self.inter_weight)
 
+    def _project(self, x: torch.Tensor) -> List[torch.Tensor]:
+        """``g_l(h_l(x))`` of every block with heads, the last block's
+        last."""
+        blocks = self.backbone(x)[-len(self.projectors):]
+        return [g((h, ))[0] for g, h in zip(self.projectors, blocks)]
+
     def _distance(self, pred: torch.Tensor,
                   target: torch.Tensor) -> torch.Tensor:
         if self.base == 'mocov3':
@@ -227,11 +235,17 @@ class SDSSL(BaseSelfSupervisor):
         check_views('SDSSL', inputs, 2, 'MultiView(num_views=2)')
         views = inputs
         weight = self.current_inter_weight()
-        # student: the projection of every block with heads, per view
-        heads = len(self.projectors)
-        z = [[g((h, ))[0] for g, h in zip(self.projectors,
-                                          self.backbone(x)[-heads:])]
-             for x in views]
+        # student: the projection of every block with heads, per view;
+        # SimCLR projects both views as one batch, so the projectors' BN
+        # statistics are the joint batch's (official
+        # ``self.student(torch.cat((x1, x2)))``), MoCo v3 and BYOL each
+        # view on its own (official ``self.student(x1)``, ``(x2)``)
+        if self.base == 'simclr':
+            joint = self._project(torch.cat(views))
+            size = len(views[0])
+            z = [[zl[:size] for zl in joint], [zl[size:] for zl in joint]]
+        else:
+            z = [self._project(x) for x in views]
         # networks under autocast (if on); the losses take fp32 logits
         if self.base == 'simclr':
             losses = self._simclr_terms(z)
