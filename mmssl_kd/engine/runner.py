@@ -173,16 +173,17 @@ class Runner(_MMEngineRunner):
         """MMEngine's, except for a distributed run without CUDA: the
         wrapper (``MMDistributedDataParallel`` unless
         ``model_wrapper_cfg`` names another) gets no ``device_ids``, which
-        DDP accepts only for a module on one GPU."""
+        DDP accepts only for a module on one GPU.  ``sync_bn`` (the MOKD and
+        SDSSL recipes set it, as their official code) is left out with a
+        warning: PyTorch's ``SyncBatchNorm`` runs on GPUs only."""
         if not self.distributed or torch.cuda.is_available() \
                 or is_model_wrapper(model):
             return super().wrap_model(model_wrapper_cfg, model)
         if self.cfg.get('sync_bn') is not None:
-            raise ValueError(
-                f"sync_bn={self.cfg.get('sync_bn')!r}: PyTorch's "
-                'SyncBatchNorm runs on GPUs only, and this machine has no '
-                'CUDA. Train without it (--cfg-options sync_bn=None: each '
-                'process normalises over its own batch).')
+            print_log(f"No CUDA: sync_bn={self.cfg.get('sync_bn')!r} is "
+                      "left out (PyTorch's SyncBatchNorm runs on GPUs "
+                      'only); each process normalises over its own batch.',
+                      logger='current', level=logging.WARNING)
         cfg = dict(model_wrapper_cfg or dict(
             broadcast_buffers=False,
             find_unused_parameters=self.cfg.get('find_unused_parameters',
