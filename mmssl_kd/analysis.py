@@ -2,8 +2,8 @@
 
 Shared by ``tools/analysis_tools/get_flops.py`` (parameters and forward
 FLOPs per part) and ``tools/analysis_tools/benchmark_train.py`` (training
-FLOPs per image).  The parts are found from the model, not by algorithm
-name (:func:`find_parts`).  FLOPs are counted by
+FLOPs per image).  The parts are the networks the model declares
+(:func:`find_parts`).  FLOPs are counted by
 ``mmengine.analysis.FlopAnalyzer`` (fvcore's counter, on a jit trace): one
 multiply-add is one FLOP; element-wise operations are not counted, and
 PyTorch's fused attention gets the FLOPs of its two matrix products
@@ -19,13 +19,13 @@ from mmengine.analysis import FlopAnalyzer
 from mmengine.analysis.jit_handles import get_shape
 from torch import nn
 
-from mmssl_kd.evaluation import backbone_of, unwrap_averaged
-from mmssl_kd.evaluation.knn import _to_vector
+from mmssl_kd.models.algorithms import declared_nets
+from mmssl_kd.models.utils import to_vector
 
 #: Ways to feed the backbone's output to the neck, tried in this order:
 #: as it is, and its final vector (a pooled map, a ViT's [CLS] token).
 NECK_INPUTS: Tuple[Callable[[Any], Any], ...] = (
-    lambda out: out, lambda out: (_to_vector(out), ))
+    lambda out: out, lambda out: (to_vector(out), ))
 
 
 def attention_flop_jit(inputs: List[Any], outputs: List[Any]) -> int:
@@ -60,32 +60,13 @@ def _with_params(module: nn.Module) -> bool:
 
 
 def find_parts(model: nn.Module) -> List[Part]:
-    """The student and every child of ``model`` that is or holds a
-    backbone (see the module docstring)."""
-    if not isinstance(getattr(model, 'backbone', None), nn.Module):
-        raise ValueError(f'{type(model).__name__} has no `backbone`: '
-                         'counting FLOPs per part needs an algorithm with a '
-                         'student backbone.')
-    subs = {name: unwrap_averaged(child)
-            for name, child in model.named_children()
-            if name != 'backbone' and backbone_of(child) is not None}
-    parts = [Part('student', model.backbone, getattr(model, 'neck', None),
-                  {name: child for name, child in model.named_children()
-                   if name not in ('backbone', 'neck', *subs)
-                   and _with_params(child)})]
-    for name, sub in subs.items():
-        backbone = backbone_of(sub)
-        if backbone is sub:
-            parts.append(Part(name, sub, None, {}))
-        elif isinstance(sub, nn.Sequential) and sub[0] is backbone:
-            parts.append(Part(name, backbone, sub[1:] if len(sub) > 1
-                              else None, {}))
-        else:
-            parts.append(Part(
-                name, backbone, getattr(sub, 'neck', None),
-                {n: c for n, c in sub.named_children()
-                 if n not in ('backbone', 'neck') and _with_params(c)}))
-    return parts
+    """The networks ``model`` declares (``Distiller.parts``, see
+    :func:`~mmssl_kd.models.algorithms.declared_nets`), the student first
+    and named ``'student'``; each with its heads that have parameters."""
+    return [Part('student' if name == 'backbone' else name, net.backbone,
+                 net.neck, {key: head for key, head in (net.heads or {}).items()
+                            if head is not None and _with_params(head)})
+            for name, net in declared_nets(model).items()]
 
 
 class Embedding(nn.Module):

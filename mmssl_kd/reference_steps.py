@@ -258,11 +258,11 @@ class DINOStep(ReferenceStep):
     ``P_s = softmax(g_s / tau_s)``; then the centre (Eq. 4)
     ``c <- m c + (1 - m) mean(g_t)``.
 
-    As in the toolbox, the teacher follows the student at the start of a
-    step (the first step copies it), which is the update after the
-    previous step's optimizer step; the schedule's length is the
-    ``max_iters`` of the MMEngine message hub, which the toolbox's
-    ``CosineEMA`` reads.
+    The teacher follows the student at the start of a step (the first
+    step copies it); the toolbox makes the same update after the previous
+    step's optimizer step, so every forward sees the same teacher.  The
+    schedule's length is the ``max_iters`` of the MMEngine message hub,
+    which the toolbox's ``CosineEMA`` reads.
     """
 
     def __init__(self, model: DINO, optim_wrapper: OptimWrapper) -> None:
@@ -282,7 +282,8 @@ class DINOStep(ReferenceStep):
         self.center = loss.center
         self.center_momentum = loss.center_momentum
         self.tau_s = loss.criterion.student_temp
-        self.tau_t = loss.current_teacher_temp()
+        self.tau_t = loss.teacher_temp_at(
+            MessageHub.get_current_instance().get_info('epoch', 0))
         self.num_global = m.num_global_crops
 
     @torch.no_grad()

@@ -4,9 +4,9 @@ A NaN or inf loss, once back-propagated and stepped, writes NaN into every
 weight, and the next checkpoint saves them: the run is lost from there on,
 however long it goes on.  The check belongs right before the step, and the
 one call every training step makes there is the wrapper's
-``update_params(loss)``: ``BaseModel.train_step`` (every single-optimizer
-algorithm, SEED included) and :class:`SeparateStepsMixin` (DoGo, MOKD: one
-call per part of an ``OptimWrapperDict``) both go through it.  So the
+``update_params(loss)``: ``Distiller.train_step`` (one call for a
+single-optimizer algorithm, one per part of an ``OptimWrapperDict`` for
+DoGo and MOKD) goes through it.  So the
 guard is a mixin on MMEngine's ``OptimWrapper`` and ``AmpOptimWrapper``,
 registered under their names in the ``mmssl_kd`` scope: every config gets
 it with nothing to write (the precedent is the project's

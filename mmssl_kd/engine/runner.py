@@ -170,12 +170,20 @@ class Runner(_MMEngineRunner):
 
     def wrap_model(self, model_wrapper_cfg: Optional[Dict],
                    model: nn.Module) -> nn.Module:
-        """MMEngine's, except for a distributed run without CUDA: the
+        """MMEngine's, with :class:`DistillerDataParallel` the default
+        wrapper of a ``Distiller``, except for a distributed run without
+        CUDA: the
         wrapper (``MMDistributedDataParallel`` unless
         ``model_wrapper_cfg`` names another) gets no ``device_ids``, which
         DDP accepts only for a module on one GPU.  ``sync_bn`` (the MOKD and
         SDSSL recipes set it, as their official code) is left out with a
         warning: PyTorch's ``SyncBatchNorm`` runs on GPUs only."""
+        if model_wrapper_cfg is None and isinstance(model, Distiller):
+            # the distiller's EMA update after MMEngine's DDP step
+            model_wrapper_cfg = dict(
+                type='DistillerDataParallel', broadcast_buffers=False,
+                find_unused_parameters=self.cfg.get(
+                    'find_unused_parameters', False))
         if not self.distributed or torch.cuda.is_available() \
                 or is_model_wrapper(model):
             return super().wrap_model(model_wrapper_cfg, model)

@@ -13,9 +13,11 @@ import torch
 import torch.nn.functional as F
 from mmengine.dist import collect_results, get_world_size, is_main_process
 from mmengine.logging import print_log
-from mmengine.model.averaged_model import BaseAveragedModel
 from torch import nn
 from torch.utils.data import DataLoader
+
+from mmssl_kd.models.algorithms import declared_nets
+from mmssl_kd.models.utils import to_vector
 
 
 def _check_ks(ks: Sequence[int]) -> List[int]:
@@ -139,60 +141,32 @@ def _eval_mode(model: nn.Module) -> Iterator[None]:
             module.training = training
 
 
-def unwrap_averaged(module: nn.Module) -> nn.Module:
-    """The averaged network of an EMA wrapper (``BaseAveragedModel``, e.g.
-    ``CosineEMA``), else ``module`` itself."""
-    return module.module if isinstance(module, BaseAveragedModel) else module
-
-
-def is_backbone(module: nn.Module) -> bool:
-    """Whether ``module``'s class comes from a ``backbones`` package
-    (MMPretrain's or this project's)."""
-    return '.backbones.' in type(module).__module__
-
-
-def backbone_of(sub: nn.Module) -> Optional[nn.Module]:
-    """The backbone of a sub-model (an EMA wrapper unwrapped): its
-    ``backbone`` attribute, the sub-model itself if it is a backbone, or the
-    first module of an ``nn.Sequential`` that starts with one (SDSSL's EMA
-    target); else None."""
-    sub = unwrap_averaged(sub)
-    if isinstance(getattr(sub, 'backbone', None), nn.Module):
-        return sub.backbone
-    if is_backbone(sub):
-        return sub
-    if isinstance(sub, nn.Sequential) and len(sub) and is_backbone(sub[0]):
-        return sub[0]
-    return None
-
-
 class SubModelFeatures(nn.Module):
     """A sub-model's backbone, or one block of it, behind ``model``'s data
     preprocessor.
 
     Gives :func:`knn_evaluate` (which needs ``data_preprocessor`` and
-    ``extract_feat``) the features of the backbone of ``model.<part>``
-    (:func:`backbone_of`: DoGo's ``peer``, SEED's ``teacher``, an EMA
-    teacher, SDSSL's ``target``; ``part='backbone'`` is ``model.backbone``)
-    and, with ``block``, of one of its outputs: ``block`` counts from 1
-    (the paper's layer numbers for SDSSL's ``MultiLayerCLSViT``, which
-    returns every block).
+    ``extract_feat``) the features of the backbone of the network the
+    model declares as ``part`` (:func:`declared_nets`: DoGo's ``peer``,
+    SEED's ``teacher``, an EMA teacher, SDSSL's ``target``;
+    ``'backbone'`` is the student) and, with ``block``, of one of its
+    outputs: ``block`` counts from 1 (the paper's layer numbers for
+    SDSSL's ``MultiLayerCLSViT``, which returns every block).
     """
 
     def __init__(self, model: nn.Module, part: str = 'backbone',
                  block: Optional[int] = None):
         super().__init__()
-        sub = model if part == 'backbone' else getattr(model, part, None)
-        backbone = None if sub is None else backbone_of(sub)
-        if backbone is None:
+        nets = declared_nets(model)
+        if part not in nets:
             raise ValueError(
                 f'part {part!r}: {type(model).__name__} has no sub-model '
-                f'`{part}` with a `backbone`; use \'backbone\' for the '
-                'trained model itself.')
+                f'`{part}` with a backbone; it declares {list(nets)} '
+                "('backbone' is the trained student).")
         if block is not None and block < 1:
             raise ValueError(f'block counts from 1, got {block}')
         self.data_preprocessor = model.data_preprocessor
-        self.backbone = backbone
+        self.backbone = nets[part].backbone
         self.block = block
 
     def extract_feat(self, inputs: torch.Tensor):
@@ -229,23 +203,6 @@ def _select_blocks(out, blocks: Sequence[int]) -> List[torch.Tensor]:
     return [out[block - 1] for block in blocks]
 
 
-def _to_vector(out) -> torch.Tensor:
-    """One ``(B, C)`` vector per image from a backbone/neck output."""
-    # tuple of stages -> last stage; [patch_tokens, cls_token] -> cls token
-    while isinstance(out, (tuple, list)):
-        out = out[-1]
-    if out.dim() == 4:
-        return out.mean(dim=(2, 3))
-    if out.dim() == 3:  # (B, 1 + T, C): a ViT's [CLS] and patch tokens
-        return out[:, 0]
-    if out.dim() == 2:
-        return out
-    raise ValueError(
-        f'kNN needs a (B, C) vector, a (B, C, H, W) map or a [CLS]-first '
-        f'(B, 1 + T, C) token sequence per image, the model gave shape '
-        f'{tuple(out.shape)}.')
-
-
 def _batch_features(model: nn.Module, data: dict,
                     blocks: Optional[Sequence[int]] = None
                     ) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -275,10 +232,10 @@ def _batch_features(model: nn.Module, data: dict,
         labels = torch.as_tensor([int(s.gt_label) for s in samples])
     out = model.extract_feat(inputs)
     if blocks is None:
-        feats = _to_vector(out)
+        feats = to_vector(out, 'kNN')
     else:
         feats = torch.stack(
-            [_to_vector(o) for o in _select_blocks(out, blocks)], dim=1)
+            [to_vector(o, 'kNN') for o in _select_blocks(out, blocks)], dim=1)
     return feats, labels
 
 

@@ -4,5 +4,6 @@ import mmpretrain.models  # noqa: F401  (parent registry entries)
 from . import (algorithms, backbones, data_preprocessors, heads,  # noqa: F401
                losses, necks)
 from .teachers import FrozenTeacher
+from .wrappers import DistillerDataParallel
 
-__all__ = ['FrozenTeacher']
+__all__ = ['DistillerDataParallel', 'FrozenTeacher']

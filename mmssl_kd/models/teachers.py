@@ -24,7 +24,6 @@ from typing import Dict, List, Optional, Sequence
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from mmengine.optim import DefaultOptimWrapperConstructor as _MMEngineCtor
@@ -33,6 +32,7 @@ from mmengine.registry import OPTIM_WRAPPERS, OPTIMIZERS
 
 from mmssl_kd.compat import load_checkpoint_file
 from mmssl_kd.models.converters import vit_from_timm
+from mmssl_kd.models.utils import to_vector
 from mmssl_kd.param_groups import merge_param_groups, track_origins
 from mmssl_kd.registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS
 
@@ -315,23 +315,15 @@ class FrozenTeacher(BaseModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) images -> (B, D) embeddings, without gradients.
 
-        The last output of the neck (or of the backbone, without a neck) is
-        global-average-pooled if it is 4-D and used as it is if 2-D.
+        The last output of the neck (or of the backbone, without a neck),
+        as a vector (:func:`~mmssl_kd.models.utils.to_vector`: a map
+        averaged, a ViT's [CLS] token).
         """
         with torch.no_grad():
             out = self.backbone(x)
             if self.neck is not None:
                 out = self.neck(out)
-            if isinstance(out, (tuple, list)):
-                out = out[-1]
-            if out.dim() == 4:
-                out = F.adaptive_avg_pool2d(out, 1).flatten(1)
-            if out.dim() != 2:
-                raise ValueError(
-                    f'FrozenTeacher: the network gives a {out.dim()}-D '
-                    f'output {tuple(out.shape)}; expected (B, C, H, W) or '
-                    '(B, D). Add a neck that pools it.')
-        return out
+            return to_vector(out, 'FrozenTeacher (add a neck that pools it)')
 
 
 @OPTIM_WRAPPER_CONSTRUCTORS.register_module()

@@ -1,6 +1,7 @@
 """The non-finite-loss guard of mmssl_kd's optimizer wrappers, in a Runner,
 on a single-optimizer model (``BaseModel.train_step``, as SEED) and a
-two-optimizer one (``SeparateStepsMixin``, as DoGo and MOKD); the
+two-optimizer one (a ``Distiller`` with two optimizer parts, as DoGo and
+MOKD); the
 non-finite-weights check before each checkpoint."""
 import glob
 import os.path as osp
@@ -14,7 +15,7 @@ import torch.multiprocessing as mp
 import torch.nn as nn
 from mmengine.hooks import Hook
 from mmengine.logging import MessageHub
-from mmengine.model import BaseModel
+from mmengine.model import BaseDataPreprocessor, BaseModel
 from mmengine.optim import OptimWrapper as MMEngineOptimWrapper
 from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
@@ -24,7 +25,7 @@ from mmssl_kd.apis import read_scalars
 from mmssl_kd.compat import load_checkpoint_file
 from mmssl_kd.engine import AmpOptimWrapper, OptimWrapper
 from mmssl_kd.engine.optim_wrappers import nonfinite_weights
-from mmssl_kd.models.algorithms.separate_steps import SeparateStepsMixin
+from mmssl_kd.models.algorithms import Distiller, Net, OptimPart, Parts
 from mmssl_kd.registry import OPTIM_WRAPPERS
 
 NAN = float('nan')
@@ -63,17 +64,20 @@ class Single(BaseModel):
                     loss_reg=1e-3 * self.backbone[1].weight.pow(2).sum())
 
 
-class TwoParts(SeparateStepsMixin, BaseModel):
+class TwoParts(Distiller):
     """Two optimizers; only the peer's input (part 2) is poisoned."""
-    optim_parts = {'model1': None, 'model2': 'peer'}
 
     def __init__(self):
-        super().__init__()
-        self.backbone = encoder()
+        super().__init__(backbone=encoder(),
+                         data_preprocessor=BaseDataPreprocessor())
         self.peer = encoder()
 
-    def extract_feat(self, inputs):
-        return self.backbone(inputs)
+    @property
+    def parts(self):
+        return Parts(nets=dict(backbone=Net(self.backbone),
+                               peer=Net(self.peer)),
+                     optim=dict(model1=OptimPart(None, '_1'),
+                                model2=OptimPart('peer', '_2')))
 
     def loss(self, inputs, data_samples):
         z1 = self.backbone(inputs)

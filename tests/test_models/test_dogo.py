@@ -287,8 +287,8 @@ def test_simsiam_loss_stops_gradient_on_z():
     assert any(g is not None and g.abs().sum() > 0 for g in grads)
     z = torch.randn(BATCH, 8, requires_grad=True)
     p = torch.randn(BATCH, 8, requires_grad=True)
-    from mmssl_kd.models.algorithms.dogo import _Outputs
-    out = _Outputs([F.normalize(z, dim=1)] * 2, [F.normalize(p, dim=1)] * 2)
+    from mmssl_kd.models.algorithms.dogo import PeerOut
+    out = [PeerOut(F.normalize(z, dim=1), F.normalize(p, dim=1))] * 2
     DoGo.simsiam_loss(out).backward()
     assert z.grad is None and p.grad.abs().sum() > 0
 

@@ -10,7 +10,7 @@ from mmengine.logging import MessageHub
 from mmengine.registry import DefaultScope
 from mmpretrain.structures import DataSample
 
-from mmssl_kd.models.algorithms import global_and_tokens
+from mmssl_kd.models.utils import global_and_tokens
 from mmssl_kd.models.losses import DINOLoss, LocalDINOLoss
 from mmssl_kd.models.utils import multi_crop_forward
 from mmssl_kd.registry import MODELS
@@ -42,7 +42,7 @@ def test_local_loss_and_centre_by_hand():
     centre = torch.tensor([[0.2, -0.1, 0.3]])
     loss_fn = LocalDINOLoss(3, student_temp=0.1, teacher_temp=0.04)
     loss_fn.center.copy_(centre)
-    loss = loss_fn(student, teacher, matches)
+    loss = loss_fn(student, teacher, matches, 0.04)
     total = 0.
     for (t, s), (index, mask) in matches.items():
         pair = 0.
@@ -57,7 +57,7 @@ def test_local_loss_and_centre_by_hand():
     mean = torch.cat([t.flatten(0, 1) for t in teacher]).mean(0)
     torch.testing.assert_close(loss_fn.center, 0.9 * centre + 0.1 * mean)
     with pytest.raises(KeyError, match='no token matches'):
-        loss_fn(student, teacher, {(0, 1): matches[0, 1]})
+        loss_fn(student, teacher, {(0, 1): matches[0, 1]}, 0.04)
 
 
 def tiny_vit(out_type='raw'):
@@ -155,14 +155,15 @@ def test_glsd_loss_is_the_weighted_sum_of_its_terms():
     data = samples([[(0, 0, 32, 32)] * 2, [(4, 4, 28, 30)] * 2,
                     [(0, 0, 16, 16)] * 2, [(10, 8, 30, 20)] * 2],
                    [[False, True], [True, False], [False] * 2, [True] * 2])
-    losses = model.loss(inputs, data)
+    losses = model(inputs, data, mode='loss')
     with torch.no_grad():
-        out = multi_crop_forward(model._student(), inputs)
-        matches = model._matches(inputs, [o[2] for o in out],
-                                 [o[2] for o in out[:2]], data)
-        glob = DINOLoss(K)([o[0] for o in out], [o[0] for o in out[:2]])
-        local = LocalDINOLoss(K)([o[1] for o in out],
-                                 [o[1] for o in out[:2]], matches)
+        out = multi_crop_forward(model.student(), inputs)
+        matches = model._matches(inputs, [o.tokens for o in out],
+                                 [o.tokens for o in out[:2]], data)
+        glob = DINOLoss(K)([o.glob for o in out], [o.glob for o in out[:2]],
+                           0.04)
+        local = LocalDINOLoss(K)([o.dense for o in out],
+                                 [o.dense for o in out[:2]], matches, 0.04)
     assert losses['loss_global'].item() == pytest.approx(
         0.5 * glob.item(), rel=1e-5)
     assert losses['loss_local'].item() == pytest.approx(
@@ -183,7 +184,7 @@ def test_similarity_matching_is_a_switch():
     boxes are not needed."""
     torch.manual_seed(0)
     model = build(matching='similarity')
-    losses = model.loss(crops())
+    losses = model(crops(), mode='loss')
     assert 'matched' not in losses and losses['loss_local'] > 0
     tokens = [torch.randn(2, 16, 24)] * 2 + [torch.randn(2, 4, 24)] * 2
     matches = model._matches(crops(), tokens, tokens[:2], None)
@@ -210,10 +211,10 @@ def test_local_weight_zero_is_plain_dino():
     dino.backbone.load_state_dict(glsd.backbone.state_dict())
     dino.neck.load_state_dict(glsd.neck.state_dict())
     inputs = crops()
-    losses = glsd.loss(inputs)
-    assert set(losses) == {'loss_global', 'teacher_temp'}
+    losses = glsd(inputs, mode='loss')
+    assert set(losses) == {'loss_global'}  # teacher_temp: logged by the step
     assert losses['loss_global'].item() == pytest.approx(
-        dino.loss(inputs)['loss'].item(), rel=1e-5)
+        dino(inputs, mode='loss')['loss'].item(), rel=1e-5)
     with pytest.raises(ValueError, match='needs dense_neck'):
         build(dense_neck=None)
 
@@ -235,7 +236,7 @@ def test_teacher_momentum_schedule_start_middle_end():
     model = build()
     hub = MessageHub.get_current_instance()
     hub.update_info('max_iters', 100)
-    student = model._student()
+    student = model.student()
     teacher_param = next(model.teacher.module.parameters())
     student_param = next(student.parameters())
     for step in range(101):
@@ -295,17 +296,19 @@ def test_similarity_matching_uses_backbone_tokens_not_head_outputs():
     torch.manual_seed(0)
     model = build(matching='similarity')
     inputs = crops()
-    losses = model.loss(inputs)
+    losses = model(inputs, mode='loss')
     with torch.no_grad():
-        out = multi_crop_forward(model._student(), inputs)
+        out = multi_crop_forward(model.student(), inputs)
 
         def local(field):
-            matches = {(t, s): (similarity_match(out[s][field],
-                                                 out[t][field]), None)
+            matches = {(t, s): (similarity_match(getattr(out[s], field),
+                                                 getattr(out[t], field)),
+                                None)
                        for t in range(2) for s in range(4) if s != t}
-            return LocalDINOLoss(K)([o[1] for o in out],
-                                    [o[1] for o in out[:2]], matches)
-        by_tokens, by_heads = local(2), local(1)
+            return LocalDINOLoss(K)([o.dense for o in out],
+                                    [o.dense for o in out[:2]], matches,
+                                    0.04)
+        by_tokens, by_heads = local('tokens'), local('dense')
     assert losses['loss_local'].item() == pytest.approx(
         0.5 * by_tokens.item(), rel=1e-5)
     assert abs(by_tokens.item() - by_heads.item()) > 1e-3

@@ -110,13 +110,12 @@ def test_each_term_from_the_modules():
     teachers (copies of the students at the first update) equal them."""
     model = build(lambdas=(1.0, 0.1), drop_path=0.)
     inputs = crops()
-    losses = model.loss(inputs)
+    losses = model(inputs, mode='loss')
     assert set(losses) == {
         f'{name}_{m}' for m in (1, 2) for name in (
-            'loss_mlp', 'loss_thead', 'loss_cross', 'loss_search',
-            'teacher_temp')}
+            'loss_mlp', 'loss_thead', 'loss_cross', 'loss_search')}
     with torch.no_grad():
-        students = [multi_crop_forward(model._cnn(), inputs),
+        students = [multi_crop_forward(model.cnn(), inputs),
                     multi_crop_forward(model.peer, inputs)]
         # the first update copies the students, so teachers = students
         teachers = [s[:2] for s in students]
@@ -124,11 +123,12 @@ def test_each_term_from_the_modules():
         out = [[c[i] for c in students[own]] for i in range(4)]
         own_t = [[c[i] for c in teachers[own]] for i in range(4)]
         peer_t = [[c[i] for c in teachers[peer]] for i in range(4)]
+        assert [c.logits for c in students[own]] == out[0]  # named fields
         lam = model.lambdas[own]
         expected = dict(
-            loss_mlp=DINOLoss(K)(out[0], own_t[0]),
-            loss_thead=DINOLoss(K)(out[1], own_t[1]),
-            loss_cross=lam * DINOLoss(K)(out[0], peer_t[0]))
+            loss_mlp=DINOLoss(K)(out[0], own_t[0], 0.04),
+            loss_thead=DINOLoss(K)(out[1], own_t[1], 0.04),
+            loss_cross=lam * DINOLoss(K)(out[0], peer_t[0], 0.04))
         for name, value in expected.items():
             assert losses[f'{name}_{m}'].item() == pytest.approx(
                 value.item(), rel=1e-5), (name, m)
@@ -152,11 +152,10 @@ def test_each_term_from_the_modules():
 def test_ablations_leave_terms_out():
     independent = build(cnn_head=False, vit_head=False, lambdas=(0., 0.),
                         search=False)
-    losses = independent.loss(crops())
-    assert set(losses) == {'loss_mlp_1', 'loss_mlp_2', 'teacher_temp_1',
-                           'teacher_temp_2'}
+    losses = independent(crops(), mode='loss')
+    assert set(losses) == {'loss_mlp_1', 'loss_mlp_2'}
     no_search = build(search=False)
-    assert not any('search' in k for k in no_search.loss(crops()))
+    assert not any('search' in k for k in no_search(crops(), mode='loss'))
     with pytest.raises(ValueError, match='needs a T-Head'):
         build(cnn_head=False)
 
@@ -165,12 +164,10 @@ def test_teacher_temperature_schedules_per_model():
     """CNN self-distillation: 50 warm-up epochs; ViT, cross, search: 30."""
     model = build()
     MessageHub.get_current_instance().update_info('epoch', 15)
-    losses = model.loss(crops())
-    assert losses['teacher_temp_1'].item() == pytest.approx(
+    model(crops(), mode='loss')
+    assert model.step_values['teacher_temp_1'] == pytest.approx(
         0.04 + 0.03 * 15 / 49)
-    assert losses['teacher_temp_2'].item() == pytest.approx(
-        0.04 + 0.03 * 15 / 29)
-    assert model.search_loss.teacher_temp == pytest.approx(
+    assert model.step_values['teacher_temp_2'] == pytest.approx(
         0.04 + 0.03 * 15 / 29)
 
 
@@ -192,6 +189,7 @@ def test_each_optimizer_moves_only_its_model():
         optim = ctor(model)
         before = {k: v.detach().clone() for k, v in model.named_parameters()}
         data = dict(inputs=[c for c in crops()], data_samples=None)
+        MessageHub.get_current_instance().update_info('max_iters', 10)
         log_vars = model.train_step(data, optim)
         assert {'loss_1', 'loss_2'} <= set(log_vars)
         moved = {k for k, v in model.named_parameters()
@@ -201,11 +199,16 @@ def test_each_optimizer_moves_only_its_model():
                                                  'head.'))}
         vit = {k for k in moved if k.startswith('peer.')}
         assert moved == cnn | vit
-        # the teachers were not stepped: they hold the students' weights
-        # from before the step (the first EMA update copies them)
+        # the teachers were not stepped: the first step copied the students
+        # from before the step, and the EMA update after it moved them by
+        # the momentum towards the stepped students
         teacher = dict(model.teacher.module.named_parameters())
-        assert all(torch.equal(v, before[k]) for k, v in teacher.items()
-                   if k.startswith('backbone.'))
+        after = dict(model.named_parameters())
+        momentum = model.teacher.current_momentum(1)
+        for k, v in teacher.items():
+            if k.startswith('backbone.'):
+                torch.testing.assert_close(
+                    v, before[k] * (1 - momentum) + after[k] * momentum)
         assert (not cnn) == (frozen == 'cnn')
         assert (not vit) == (frozen == 'vit')
 
@@ -257,7 +260,7 @@ def test_vit_and_its_teacher_export_as_plain_backbones(part):
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     model = build()
-    model.loss(crops())  # the first EMA update: teacher = student
+    model(crops(), mode='loss')  # the first step: teacher = student
     weights = tool.extract(model.state_dict(), part)
     with DefaultScope.overwrite_default_scope('mmssl_kd'):
         vit = MODELS.build(dict(type='VisionTransformer',
@@ -379,7 +382,8 @@ def test_cnn_query_is_taken_before_the_position_embedding():
     model = build()
     model.head.pos_embed.data.fill_(1.)  # far from a zero-mean embedding
     x = torch.randn(2, 3, 16, 16)
-    _, _, tokens, query = model._cnn()(x)
+    out = model.cnn()(x)
+    tokens, query = out.tokens, out.query
     fmap = model.backbone(x)[-1]
     raw = fmap.flatten(2).transpose(1, 2)
     torch.testing.assert_close(query, model.head.proj(raw).mean(1))
@@ -394,16 +398,14 @@ def test_cnn_thead_teacher_temperature_warms_up_over_50_epochs():
     model = build(drop_path=0.)
     MessageHub.get_current_instance().update_info('epoch', 15)
     inputs = crops()
-    losses = model.loss(inputs)
+    losses = model(inputs, mode='loss')
     with torch.no_grad():
-        student = multi_crop_forward(model._cnn(), inputs)
-    thead = [c[1] for c in student]
+        student = multi_crop_forward(model.cnn(), inputs)
+    thead = [c.thead for c in student]
     temp = 0.04 + 0.03 * 15 / 49
-    assert model.losses['thead_1'].current_teacher_temp() == pytest.approx(
-        temp)
-    expected = DINOLoss(K, teacher_temp=temp)(thead, thead[:2])
-    vit_schedule = DINOLoss(K, teacher_temp=0.04 + 0.03 * 15 / 29)(
-        thead, thead[:2])
+    assert model.losses['thead_1'].teacher_temp_at(15) == pytest.approx(temp)
+    expected = DINOLoss(K)(thead, thead[:2], temp)
+    vit_schedule = DINOLoss(K)(thead, thead[:2], 0.04 + 0.03 * 15 / 29)
     assert losses['loss_thead_1'].item() == pytest.approx(expected.item(),
                                                           rel=1e-5)
     assert abs(expected.item() - vit_schedule.item()) > 1e-3
@@ -435,10 +437,10 @@ def test_recipes_convert_students_and_teachers_to_syncbn():
     name = 'backbone.bn1.weight'
     teacher = dict(model.teacher.module.named_parameters())
     assert model.teacher.avg_parameters[name] is teacher[name]
-    model.loss(crops())  # the first update copies the student (CPU: no sync)
+    model(crops(), mode='loss')  # the first step copies the student
     with torch.no_grad():
         dict(model.named_parameters())[name].add_(1.)
     before = teacher[name].detach().clone()
     MessageHub.get_current_instance().update_info('max_iters', 100)
-    model.loss(crops())
+    model.end_step({})  # the update after the optimizer step
     assert not torch.equal(teacher[name], before)

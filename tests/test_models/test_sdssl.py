@@ -11,8 +11,9 @@ import torch.nn.functional as F
 from mmengine.logging import MessageHub
 from mmengine.registry import DefaultScope
 
-from mmssl_kd.models.algorithms.sdssl import (byol_loss, cosine_ramp,
-                                              final_target_nce, moco_nce)
+from mmssl_kd.models.losses.self_distill import (byol_loss,
+                                                 final_target_nce, moco_nce)
+from mmssl_kd.models.utils.schedules import cosine_schedule
 from mmssl_kd.registry import MODELS
 
 WORLD = 2
@@ -149,29 +150,37 @@ def test_final_target_nce_by_hand():
 
 
 def test_cosine_ramp_start_middle_end():
-    assert cosine_ramp(0, 100, 0.8) == 0.
-    assert cosine_ramp(50, 100, 0.8) == pytest.approx(0.4)
-    assert cosine_ramp(100, 100, 0.8) == pytest.approx(0.8)
-    assert cosine_ramp(25, 100, 1.0) == pytest.approx(
+    """lambda(t) = end (1 - cos(pi t / T)) / 2."""
+    model = sdssl(inter_weight=0.8)
+    assert model.schedules(0, 0, 100) == dict(inter_weight=0.)
+    assert model.schedules(50, 0, 100)['inter_weight'] == pytest.approx(0.4)
+    assert model.schedules(100, 0, 100)['inter_weight'] == pytest.approx(0.8)
+    assert cosine_schedule(25, 100, 0., 1.0) == pytest.approx(
         (1 - math.cos(math.pi / 4)) / 2)
 
 
 def test_model_reads_the_ramp_from_the_runner_iteration():
     model = sdssl(inter_weight=0.8)
-    assert model.current_inter_weight() == 0.8  # outside a Runner
+    assert model.schedules(0, 0, None) == dict(inter_weight=0.8)  # no Runner
     hub = MessageHub.get_current_instance()
     hub.update_info('max_iters', 10)
     for it, expected in [(0, 0.), (5, 0.4), (10, 0.8)]:
         hub.update_info('iter', it)
-        assert model.current_inter_weight() == pytest.approx(expected)
-        losses = model.loss(two_views())
-        assert losses['inter_weight'].item() == pytest.approx(expected)
+        losses = model(two_views(), mode='loss')
+        assert model.step_values['inter_weight'] == pytest.approx(expected)
         if it == 0:
             assert losses['loss_inter'].item() == 0.
 
 
 # ---------------------------------------------------------------------------
 # the model's terms: values, gradient paths, teacher
+
+
+def distance(model):
+    """The base method's ``d`` (MoCo v3's 2 tau CE or BYOL's 2 - 2 cos)."""
+    if model.base == 'byol':
+        return byol_loss
+    return lambda q, k: moco_nce(q, k, model.temperature)
 
 
 def grads(model, loss):
@@ -187,7 +196,7 @@ def grads(model, loss):
 def test_predictor_terms_by_hand_and_gradient_paths(base):
     model = sdssl(base, inter_weight=0.5, predictor_weight=12.)
     views = two_views()
-    losses = model.loss(views)
+    losses = model(views, mode='loss')
     # by hand, from the modules (the EMA teacher equals the student at
     # step 1 up to the first update, which moves nothing: same weights)
     with torch.no_grad():
@@ -195,7 +204,7 @@ def test_predictor_terms_by_hand_and_gradient_paths(base):
         u = [[q((g((h, ))[0], ))[0] for g, q, h in zip(
             model.projectors, model.predictors, model.backbone(x))]
              for x in views]
-    d = model._distance
+    d = distance(model)
     final = d(u[0][-1], k[1]) + d(u[1][-1], k[0])
     inter = sum(torch.stack([d(ul, k[b]) for ul in u[a][:-1]]).mean()
                 for a, b in ((0, 1), (1, 0)))
@@ -239,7 +248,7 @@ def test_projector_bn_sees_the_official_batches(base, batches):
     """SD-SimCLR's projectors normalise over the joint batch of both views
     (one BN update per step); MoCo v3's and BYOL's over each view."""
     model = sdssl(base, inter_weight=1.0)
-    model.loss(two_views())
+    model(two_views(), mode='loss')
     bns = [m for g in model.projectors for m in g.modules()
            if isinstance(m, torch.nn.BatchNorm1d)]
     assert bns and all(int(m.num_batches_tracked) == batches for m in bns)
@@ -250,7 +259,7 @@ def test_simclr_final_term_is_the_joint_batch_ntxent():
     per-view BN statistics give a different loss (the test can tell)."""
     model = sdssl('simclr', inter_weight=1.0)
     views = two_views()
-    loss = model.loss(views)['loss_final']
+    loss = model(views, mode='loss')['loss_final']
     with torch.no_grad():
         joint = joint_projections(model, views)[-1]
         per_view = [model.neck((model.backbone(x)[-1], ))[0] for x in views]
@@ -268,8 +277,8 @@ def test_weight_zero_is_the_plain_method(base):
     model = sdssl(base, inter_weight=0.)
     assert len(model.projectors) == 1 and not len(model.inter_necks)
     views = two_views()
-    losses = model.loss(views)
-    assert set(losses) == {'loss_final', 'inter_weight'}
+    losses = model(views, mode='loss')
+    assert set(losses) == {'loss_final'}
     with torch.no_grad():
         z = [model.neck((model.backbone(x)[-1], ))[0] for x in views]
         if base == 'simclr':
@@ -278,7 +287,7 @@ def test_weight_zero_is_the_plain_method(base):
         else:
             u = [model.predictor((t, ))[0] for t in z]
             # the teacher is a copy of the student at the first update
-            expected = model._distance(u[0], z[1]) + model._distance(u[1],
+            expected = distance(model)(u[0], z[1]) + distance(model)(u[1],
                                                                      z[0])
     assert losses['loss_final'].item() == pytest.approx(expected.item(),
                                                         rel=1e-4)
@@ -287,8 +296,8 @@ def test_weight_zero_is_the_plain_method(base):
 def test_simclr_intermediate_terms_stop_at_the_final_layer():
     model = sdssl('simclr', inter_weight=1.0)
     views = two_views()
-    losses = model.loss(views)
-    assert set(losses) == {'loss_final', 'loss_inter', 'inter_weight'}
+    losses = model(views, mode='loss')
+    assert set(losses) == {'loss_final', 'loss_inter'}
     with torch.no_grad():
         z = joint_projections(model, views)
     finals = [F.normalize(zv, dim=1) for zv in z[-1]]
@@ -326,7 +335,7 @@ def test_plain_and_sd_start_from_the_same_weights(base):
 def test_depths_build_and_train(depth):
     model = sdssl('mocov3', depth=depth)
     assert len(model.projectors) == len(model.predictors) == depth
-    losses = model.loss(two_views())
+    losses = model(two_views(), mode='loss')
     total, _ = model.parse_losses(losses)
     total.backward()
     assert all(torch.isfinite(v) for v in losses.values())

@@ -168,7 +168,8 @@ class CollapseMonitorHook(Hook):
             logits = teacher.detach().float()
             if center is not None:
                 logits = logits - center.detach().float()
-            probs = F.softmax(logits / module.teacher_temp, dim=-1)
+            temp = kwargs.get('teacher_temp') or module.teacher_temp
+            probs = F.softmax(logits / temp, dim=-1)
         # the norm now: the loss updates its centre in place afterwards
         self._target = (probs.flatten(0, -2), None if center is None else
                         center.detach().float().norm().item())

@@ -1,13 +1,15 @@
-"""Self-supervised distillation algorithms, and MMPretrain's two-view
-baselines with the project's view check."""
+"""Self-supervised distillation algorithms on one base
+(:class:`Distiller`), and MMPretrain's two-view baselines with the
+project's view check."""
+from .base import Distiller, Net, OptimPart, Parts, declared_nets
 from .baselines import BYOL, MoCoV3, SimCLR
 from .dino import DINO
 from .dogo import DoGo
-from .glsd import GLSD, GlobalLocalNet, global_and_tokens
-from .mokd import MOKD, MOKDNet
+from .glsd import GLSD, GlobalLocalNet, GlobalLocalOut
+from .mokd import MOKD, MOKDNet, MOKDOut
 from .sdssl import SDSSL
 from .seed import SEED
 
-__all__ = ['BYOL', 'DINO', 'DoGo', 'GLSD', 'GlobalLocalNet', 'MOKD',
-           'MOKDNet', 'MoCoV3', 'SDSSL', 'SEED', 'SimCLR',
-           'global_and_tokens']
+__all__ = ['BYOL', 'DINO', 'Distiller', 'DoGo', 'declared_nets', 'GLSD', 'GlobalLocalNet',
+           'GlobalLocalOut', 'MOKD', 'MOKDNet', 'MOKDOut', 'MoCoV3', 'Net',
+           'OptimPart', 'Parts', 'SDSSL', 'SEED', 'SimCLR']

@@ -17,6 +17,7 @@ from mmpretrain.structures import DataSample
 from mmssl_kd.registry import MODELS
 from ..losses import NTXentLoss
 from ..utils import CosineEMA
+from .base import Net, Parts
 from .views import check_views
 
 
@@ -28,6 +29,16 @@ class _TwoViews:
              **kwargs) -> Dict[str, torch.Tensor]:
         check_views(type(self).__name__, inputs, 2, 'MultiView(num_views=2)')
         return super().loss(inputs, data_samples, **kwargs)
+
+
+def _ema_parts(model: nn.Module, ema: str) -> Parts:
+    """The student (backbone, neck, head) and the momentum network ``ema``
+    (an EMA of ``nn.Sequential(backbone, neck)``) of MoCo v3 and BYOL:
+    declared for the tools, the step is MMPretrain's."""
+    backbone, neck = getattr(model, ema).module
+    return Parts(nets={'backbone': Net(model.backbone, model.neck,
+                                       dict(head=model.head)),
+                       ema: Net(backbone, neck)})
 
 
 def _project_ema(ema: nn.Module) -> CosineEMA:
@@ -48,6 +59,8 @@ class MoCoV3(_TwoViews, _MoCoV3):
         super().__init__(*args, **kwargs)
         self.momentum_encoder = _project_ema(self.momentum_encoder)
 
+    parts = property(lambda self: _ema_parts(self, 'momentum_encoder'))
+
 
 @MODELS.register_module()
 class SimCLR(_TwoViews, _SimCLR):
@@ -60,6 +73,9 @@ class SimCLR(_TwoViews, _SimCLR):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.nt_xent = NTXentLoss(self.head.temperature)
+
+    parts = property(lambda self: Parts(nets=dict(
+        backbone=Net(self.backbone, self.neck))))
 
     def loss(self, inputs: List[torch.Tensor],
              data_samples: List[DataSample],
@@ -78,3 +94,5 @@ class BYOL(_TwoViews, _BYOL):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.target_net = _project_ema(self.target_net)
+
+    parts = property(lambda self: _ema_parts(self, 'target_net'))

@@ -8,58 +8,49 @@ from typing import Dict, List, NamedTuple, Optional, Tuple, Union
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.model import BaseModel, BaseModule
+from mmengine.model import BaseModule
 from mmpretrain.structures import DataSample
 
 from mmssl_kd.registry import MODELS
-from ..losses import NTXentLoss, SimilarityDistillationLoss
-from .separate_steps import SeparateStepsMixin
+from ..losses import NTXentLoss
+from ..utils import bare, build, paired_init
+from .base import Distiller, Net, OptimPart, Parts
 from .views import check_views
 
 ModuleOrCfg = Union[dict, nn.Module]
 
 
-def _build(cfg: ModuleOrCfg) -> nn.Module:
-    return cfg if isinstance(cfg, nn.Module) else MODELS.build(cfg)
+class PeerOut(NamedTuple):
+    """A peer's L2-normalised outputs for one view."""
+    z: torch.Tensor  # the projector's
+    p: Optional[torch.Tensor]  # the predictor's (SimSiam only)
 
 
-def _peer_forward(backbone: nn.Module, neck: nn.Module,
-                  predictor: Optional[nn.Module], x: torch.Tensor
-                  ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
-    """Projector output z and predictor output p (None without one)."""
+def _embed(backbone: nn.Module, neck: nn.Module,
+           predictor: Optional[nn.Module], x: torch.Tensor) -> PeerOut:
     z = neck(backbone(x))
     p = None if predictor is None else predictor(z)[0]
-    return z[0], p
+    return PeerOut(F.normalize(z[0].float(), dim=1),
+                   None if p is None else F.normalize(p.float(), dim=1))
 
 
 class DoGoPeer(BaseModule):
-    """The second peer: ``backbone`` + ``neck`` (+ ``predictor``).
-
-    Its ``forward`` gives ``(z, p)``, so that a DDP wrapper around the peer
-    (``MMSeparateDistributedDataParallel``) sees every forward.
-    """
+    """The second peer: ``backbone`` + ``neck`` (+ ``predictor``); its
+    ``forward`` gives a :class:`PeerOut`, so that a DDP wrapper around the
+    peer (``MMSeparateDistributedDataParallel``) sees every forward."""
 
     def __init__(self, backbone: ModuleOrCfg, neck: ModuleOrCfg,
                  predictor: Optional[ModuleOrCfg] = None):
         super().__init__()
-        self.backbone = _build(backbone)
-        self.neck = _build(neck)
-        self.predictor = None if predictor is None else _build(predictor)
+        self.backbone, self.neck = build(backbone), build(neck)
+        self.predictor = None if predictor is None else build(predictor)
 
-    def forward(self, x: torch.Tensor
-                ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
-        """(B, 3, H, W) views -> projector and predictor outputs."""
-        return _peer_forward(self.backbone, self.neck, self.predictor, x)
-
-
-class _Outputs(NamedTuple):
-    """A peer's L2-normalised outputs for its two views."""
-    z: List[torch.Tensor]  # projector outputs
-    p: Optional[List[torch.Tensor]]  # predictor outputs (SimSiam only)
+    def forward(self, x: torch.Tensor) -> PeerOut:
+        return _embed(self.backbone, self.neck, self.predictor, x)
 
 
 @MODELS.register_module()
-class DoGo(SeparateStepsMixin, BaseModel):
+class DoGo(Distiller):
     """Two peers trained together, each distilling the other's similarity.
 
     Model m (``m = 1, 2``) embeds its own two views, ``z'_m`` and
@@ -82,13 +73,9 @@ class DoGo(SeparateStepsMixin, BaseModel):
     * ``'batchmean'``: the sum over each row's KL divided by B (the
       proper KL); ``lambda ~ 100 / B`` matches the official scale.
 
-    The KL is computed as the soft cross-entropy of
-    :class:`SimilarityDistillationLoss` minus the target's entropy.  The
-    entropy has no gradient (the target is detached), so the gradient is
-    exactly the official one and the logged ``loss_kd_m`` is the KL
-    itself (times ``lambda_m``), not the cross-entropy.  The matrices are
-    per rank (the official code runs ``DataParallel``: one B x B matrix
-    over the whole batch); NT-Xent gathers its negatives from all ranks.
+    The matrices are per rank (the official code runs ``DataParallel``: one
+    B x B matrix over the whole batch); NT-Xent gathers its negatives from
+    all ranks.
 
     **SimSiam peer.**  A peer with a ``predictor`` is a SimSiam model: its
     SSL loss is ``-(sg[z'] . p'' + sg[z''] . p') / 2`` (normalised
@@ -109,13 +96,10 @@ class DoGo(SeparateStepsMixin, BaseModel):
     Each view is a separate forward, so BatchNorm statistics are per view,
     as in the official ``model(x, y)``.
 
-    Each peer has its own optimizer: :meth:`train_step` takes an
-    ``OptimWrapperDict`` with the keys of :attr:`optim_parts`, computes
-    both losses from one forward and steps each optimizer with its own
-    peer's loss; the detached targets mean no gradient crosses between
-    peers.  Configs build the dict with ``PartsOptimWrapperConstructor``;
-    multi-GPU runs wrap the model with ``MMSeparateDistributedDataParallel``
-    (``model_wrapper_cfg``), as GANs do.
+    Each peer has its own optimizer (:attr:`parts`: ``model1`` owns the
+    losses ending ``_1``, ``model2`` those ending ``_2``), built by
+    ``PartsOptimWrapperConstructor``; multi-GPU runs wrap the model with
+    ``MMSeparateDistributedDataParallel`` (``model_wrapper_cfg``).
 
     Args:
         model1: ``dict(backbone=..., neck=..., predictor=None)`` of the first
@@ -144,80 +128,54 @@ class DoGo(SeparateStepsMixin, BaseModel):
         if kd_reduction not in ('mean', 'batchmean'):
             raise ValueError(f"kd_reduction must be 'mean' or 'batchmean', "
                              f'got {kd_reduction!r}')
-        if data_preprocessor is None:
-            data_preprocessor = dict(type='SelfSupDataPreprocessor')
-        super().__init__(data_preprocessor=_build(data_preprocessor),
+        super().__init__(backbone=model1['backbone'], neck=model1['neck'],
+                         data_preprocessor=data_preprocessor,
                          init_cfg=init_cfg)
-        first = DoGoPeer(**model1)
-        self.backbone = first.backbone
-        self.neck = first.neck
-        self.predictor = first.predictor
+        predictor = model1.get('predictor')
+        self.predictor = None if predictor is None else build(predictor)
         # the peer's construction draws from a copy of the RNG: the first
         # peer is initialised exactly as in its single-model baseline
-        with torch.random.fork_rng(devices=[]):
+        with paired_init():
             self.peer = None if model2 is None else DoGoPeer(**model2)
         self.lambdas = tuple(lambdas)
+        self.tau_kd = tau_kd
         self.kd_reduction = kd_reduction
         self.ssl_criterion = NTXentLoss(temperature)
-        self.kd_criterion = SimilarityDistillationLoss(
-            student_temp=tau_kd, teacher_temp=tau_kd)
 
     @property
-    def tau_kd(self) -> float:
-        """Temperature of both similarity softmaxes."""
-        return self.kd_criterion.student_temp
-
-    @property
-    def optim_parts(self) -> Dict[str, Optional[str]]:
-        """Optimizer key -> child module (None: all but the named ones),
-        for ``PartsOptimWrapperConstructor`` and :meth:`train_step`."""
-        if self.peer is None:
-            return {'model1': None}
-        return {'model1': None, 'model2': 'peer'}
-
-    def extract_feat(self, inputs: torch.Tensor) -> Tuple[torch.Tensor]:
-        """Backbone features of the first peer."""
-        return self.backbone(inputs)
+    def parts(self) -> Parts:
+        nets = dict(backbone=Net(self.backbone, self.neck,
+                                 dict(predictor=self.predictor)))
+        optim = dict(model1=OptimPart(None, '_1'))
+        if self.peer is not None:
+            peer = bare(self.peer)
+            nets['peer'] = Net(peer.backbone, peer.neck,
+                               dict(predictor=peer.predictor))
+            optim['model2'] = OptimPart('peer', '_2')
+        return Parts(nets=nets, optim=optim)
 
     def kl_divergence(self, sim_own: torch.Tensor,
                       sim_peer: torch.Tensor) -> torch.Tensor:
-        """``KL(sg[softmax(sim_peer / tau)] || softmax(sim_own / tau))``.
-
-        Args:
-            sim_own: (B, B) cosine similarities of this model's views.
-            sim_peer: (B, B) those of the peer (detached here).
-
-        Returns:
-            The KL reduced by ``kd_reduction``; fp32.
-        """
-        cross_entropy = self.kd_criterion(sim_own, sim_peer)
-        with torch.no_grad():
-            target_logits = sim_peer.float() / self.tau_kd
-            log_target = F.log_softmax(target_logits, dim=1)
-            entropy = -(log_target.exp() * log_target).sum(1).mean()
-        kl = cross_entropy - entropy  # the batch-mean KL
-        if self.kd_reduction == 'mean':
-            kl = kl / sim_own.shape[1]  # mean over B * B elements
-        return kl
+        """``KL(sg[softmax(sim_peer / tau)] || softmax(sim_own / tau))`` of
+        the (B, B) cosine similarities, reduced by ``kd_reduction``; fp32."""
+        return F.kl_div(F.log_softmax(sim_own.float() / self.tau_kd, dim=1),
+                        F.log_softmax(sim_peer.detach().float() / self.tau_kd,
+                                      dim=1),
+                        reduction=self.kd_reduction, log_target=True)
 
     @staticmethod
-    def simsiam_loss(out: _Outputs) -> torch.Tensor:
+    def simsiam_loss(out: List[PeerOut]) -> torch.Tensor:
         """SimSiam's symmetric negative cosine with stop-gradient on z."""
-        (z1, z2), (p1, p2) = out.z, out.p
+        (z1, p1), (z2, p2) = out
         return -((z1.detach() * p2).sum(1).mean() +
                  (z2.detach() * p1).sum(1).mean()) / 2
 
-    def _outputs(self, m: int, inputs: List[torch.Tensor]) -> _Outputs:
+    def _outputs(self, m: int, views: List[torch.Tensor]) -> List[PeerOut]:
         """Peer ``m``'s outputs, one forward per view (BN per view)."""
         if m == 1:
-            outs = [_peer_forward(self.backbone, self.neck, self.predictor, x)
-                    for x in inputs]
-        else:
-            outs = [self.peer(x) for x in inputs]
-        zs = [F.normalize(z.float(), dim=1) for z, _ in outs]
-        if outs[0][1] is None:
-            return _Outputs(zs, None)
-        return _Outputs(zs, [F.normalize(p.float(), dim=1) for _, p in outs])
+            return [_embed(self.backbone, self.neck, self.predictor, x)
+                    for x in views]
+        return [self.peer(x) for x in views]
 
     def loss(self, inputs: List[torch.Tensor],
              data_samples: Optional[List[DataSample]] = None
@@ -235,15 +193,16 @@ class DoGo(SeparateStepsMixin, BaseModel):
                 for m in range(1, num_peers + 1)]
         losses = {}
         for m, out in enumerate(outs, start=1):
-            losses[f'loss_ssl_{m}'] = (self.ssl_criterion(*out.z)
-                                       if out.p is None else
-                                       self.simsiam_loss(out))
+            losses[f'loss_ssl_{m}'] = (
+                self.ssl_criterion(out[0].z, out[1].z) if out[0].p is None
+                else self.simsiam_loss(out))
         if len(outs) == 1:
             return losses
-        both_simsiam = all(out.p is not None for out in outs)
+        both_simsiam = all(out[0].p is not None for out in outs)
         with torch.autocast(inputs[0].device.type, enabled=False):
-            own = [out.z if out.p is None else out.p for out in outs]
-            target = [out.z for out in outs] if both_simsiam else own
+            own = [[o.z if o.p is None else o.p for o in out] for out in outs]
+            target = [[o.z for o in out] for out in outs] if both_simsiam \
+                else own
             for m, (i, j) in enumerate([(0, 1), (1, 0)], start=1):
                 sim_own = own[i][0] @ own[i][1].t()
                 sim_peer = target[j][0].detach() @ target[j][1].detach().t()

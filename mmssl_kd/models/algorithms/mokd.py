@@ -1,40 +1,35 @@
 """MOKD: Multi-Mode Online Knowledge Distillation (Song et al., CVPR 2023,
 arXiv 2304.06461), following the official code (``main_mokd.py``)."""
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, NamedTuple, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
-from mmengine.model import BaseModel, BaseModule, is_model_wrapper
+from mmengine.model import BaseModule
 from mmpretrain.structures import DataSample
 
 from mmssl_kd.registry import MODELS
 from ..losses import SimilarityDistillationLoss
-from ..utils import multi_crop_forward
-from .dino import ema_teacher
-from .glsd import global_and_tokens
-from .separate_steps import SeparateStepsMixin
+from ..utils import (bare, ema_teacher, global_and_tokens,
+                     multi_crop_forward, paired_init)
+from .base import Distiller, Net, OptimPart, Parts
 from .views import check_multi_crop
 
 
-def _unwrap(module: nn.Module) -> nn.Module:
-    return module.module if is_model_wrapper(module) else module
-
-
-def _field(outputs: List[Tuple[torch.Tensor, ...]], i: int
-           ) -> List[torch.Tensor]:
-    """Item ``i`` of every crop's :class:`MOKDNet` output."""
-    return [out[i] for out in outputs]
+class MOKDOut(NamedTuple):
+    """One of MOKD's models' outputs for a batch of crops."""
+    logits: torch.Tensor  # (B, K) the DINO head on the global vector
+    thead: Optional[torch.Tensor] = None  # (B, K) the T-Head's logits
+    tokens: Optional[torch.Tensor] = None  # (B, T, D) tokens at its width
+    query: Optional[torch.Tensor] = None  # (B, D) the search query
 
 
 class MOKDNet(BaseModule):
     """One of MOKD's models: ``backbone``, the DINO head ``neck`` on its
-    global vector, and the T-Head ``head`` on its tokens.
-
-    ``forward`` gives, per image, ``(h(global), t(tokens), tokens, query)``
-    with the tokens embedded to the T-Head's width and the search query:
-    the mean of those tokens (``query='mean'``, the CNN's avg-pooled 1x1
-    conv output) or the global vector (``query='global'``, the ViT's
-    [CLS]). Without a T-Head: ``(h(global), )``.
+    global vector, and the T-Head ``head`` on its tokens, giving a
+    :class:`MOKDOut`: the tokens embedded to the T-Head's width and the
+    search query, the mean of those tokens (``query='mean'``, the CNN's
+    avg-pooled 1x1 conv output) or the global vector (``query='global'``,
+    the ViT's [CLS]). Without a T-Head only ``logits``.
     """
 
     def __init__(self, backbone: nn.Module, neck: nn.Module,
@@ -46,17 +41,17 @@ class MOKDNet(BaseModule):
         self.backbone, self.neck, self.head = backbone, neck, head
         self.query = query
 
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+    def forward(self, x: torch.Tensor) -> MOKDOut:
         glob, tokens = global_and_tokens(self.backbone(x))
         if self.head is None:
-            return (self.neck(glob), )
-        logits, tokens = self.head(tokens)
+            return MOKDOut(self.neck(glob))
+        thead, tokens = self.head(tokens)
         query = tokens.mean(dim=1) if self.query == 'mean' else glob
-        return self.neck(glob), logits, tokens, query
+        return MOKDOut(self.neck(glob), thead, tokens, query)
 
 
 @MODELS.register_module()
-class MOKD(SeparateStepsMixin, BaseModel):
+class MOKD(Distiller):
     """A CNN (``backbone`` + ``neck`` + ``head``) and a ViT (``peer``) learn
     together, each from its own EMA teacher and from the other's.
 
@@ -76,8 +71,9 @@ class MOKD(SeparateStepsMixin, BaseModel):
     on that crop.
 
     Teacher temperatures warm up over ``cnn_warmup_epochs`` (50) for the
-    CNN's two self-distillation losses and over ``vit_warmup_epochs`` (30)
-    for the ViT's, both cross losses and the search.
+    CNN's two self-distillation losses (``teacher_temp_1``) and over
+    ``vit_warmup_epochs`` (30) for the ViT's, both cross losses and the
+    search (``teacher_temp_2``).
 
     Ablations: ``lambdas=(0, 0)`` and no T-Heads (``head=None`` in both
     models) are two independent DINOs; ``search=False`` drops the search
@@ -104,25 +100,24 @@ class MOKD(SeparateStepsMixin, BaseModel):
                  base_momentum: float = 0.004, num_global_crops: int = 2,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[Union[List[dict], dict]] = None):
-        super().__init__(data_preprocessor=data_preprocessor,
-                         init_cfg=init_cfg)
         if search and (cnn.get('head') is None or vit.get('head') is None):
             raise ValueError('MOKD search=True needs a T-Head (`head`) in '
                              'both models; set search=False without them.')
-        self.backbone = MODELS.build(cnn['backbone'])
-        self.neck = MODELS.build(cnn['neck'])
+        super().__init__(backbone=cnn['backbone'], neck=cnn['neck'],
+                         data_preprocessor=data_preprocessor,
+                         init_cfg=init_cfg)
         vit_backbone = MODELS.build(vit['backbone'])
         vit_neck = MODELS.build(vit['neck'])
         # the T-Heads come from a copy of the RNG and after the other parts
         # (init order follows registration), so with one seed the backbones
         # and DINO heads start the same with or without them (ablations)
-        with torch.random.fork_rng(devices=[]):
+        with paired_init():
             heads = [MODELS.build(c['head']) if c.get('head') else None
                      for c in (cnn, vit)]
         self.peer = MOKDNet(vit_backbone, vit_neck, heads[1],
                             query='global')
         self.head = heads[0]
-        self.teacher = ema_teacher(self._cnn(), base_momentum)
+        self.teacher = ema_teacher(self.cnn(), base_momentum)
         self.peer_teacher = ema_teacher(self.peer, base_momentum)
         self.lambdas = tuple(lambdas)
         self.search = search
@@ -136,41 +131,48 @@ class MOKD(SeparateStepsMixin, BaseModel):
         self.search_loss = SimilarityDistillationLoss(
             student_temp=self.losses['cross_1'].criterion.student_temp)
 
-    def _cnn(self) -> MOKDNet:
-        return MOKDNet(self.backbone, self.neck, self.head, query='mean')
+    def cnn(self, wrapped: bool = True) -> MOKDNet:
+        """The CNN student; ``wrapped=False`` without its parts' DDP
+        wrappers (the EMA reads parameter names)."""
+        parts = (self.backbone, self.neck, self.head)
+        return MOKDNet(*(parts if wrapped else map(bare, parts)),
+                       query='mean')
 
     @property
-    def optim_parts(self) -> Dict[str, Optional[str]]:
-        """Optimizer key -> child module: the CNN is every child but the
-        ViT (``peer``); for :class:`PartsOptimWrapperConstructor`."""
-        return {'cnn': None, 'vit': 'peer'}
+    def parts(self) -> Parts:
+        cnn_t, vit_t, vit = (self.teacher.module, self.peer_teacher.module,
+                             bare(self.peer))
+        nets = dict(backbone=self.cnn(wrapped=False), peer=vit,
+                    teacher=cnn_t, peer_teacher=vit_t)
+        return Parts(
+            nets={name: Net(net.backbone, net.neck, dict(head=net.head))
+                  for name, net in nets.items()},
+            ema=dict(teacher=lambda: self.cnn(wrapped=False),
+                     peer_teacher=lambda: bare(self.peer)),
+            optim=dict(cnn=OptimPart(None, '_1'),
+                       vit=OptimPart('peer', '_2')))
 
-    def extract_feat(self, inputs: torch.Tensor):
-        """Backbone features of the CNN."""
-        return self.backbone(inputs)
+    def schedules(self, iteration: int, epoch: int,
+                  max_iters: Optional[int]) -> Dict[str, float]:
+        """The teacher temperatures of the CNN's self-distillation
+        (``_1``) and of every other term (``_2``): linear warm-ups."""
+        return dict(
+            teacher_temp_1=self.losses['mlp_1'].teacher_temp_at(epoch),
+            teacher_temp_2=self.losses['cross_1'].teacher_temp_at(epoch))
 
     def search_target(self, teacher: nn.Module, tokens_g1: torch.Tensor,
                       queries: torch.Tensor) -> torch.Tensor:
-        """The peer teacher's T-Head over its global-crop-1 tokens with each
-        query prepended.
-
-        Args:
-            teacher: the peer's EMA teacher (:class:`CosineEMA` of a
-                :class:`MOKDNet`).
-            tokens_g1: (B, T, D) its embedded tokens of global crop 1.
-            queries: (L * B, D) the student's queries of its L local crops,
-                crop by crop (detached here).
-
-        Returns:
-            (L * B, K) logits, no gradient.
-        """
+        """(L * B, K) logits, no gradient: the peer ``teacher``'s T-Head
+        over its (B, T, D) tokens of global crop 1 with each of the
+        student's (L * B, D) queries of its L local crops prepended."""
         repeats = len(queries) // len(tokens_g1)
         with torch.no_grad():
             return teacher.module.head.attend(
                 tokens_g1.repeat(repeats, 1, 1), query=queries.detach())
 
     def loss(self, inputs: List[torch.Tensor],
-             data_samples: Optional[List[DataSample]] = None
+             data_samples: Optional[List[DataSample]] = None, *,
+             teacher_temp_1: float, teacher_temp_2: float
              ) -> Dict[str, torch.Tensor]:
         """Both models' losses from one forward of each network.
 
@@ -182,37 +184,37 @@ class MOKD(SeparateStepsMixin, BaseModel):
         g = self.num_global_crops
         check_multi_crop('MOKD', inputs, g)
         with torch.no_grad():
-            # the EMA reads parameter names, so the students without DDP
-            self.teacher.update_parameters(MOKDNet(
-                *map(_unwrap, (self.backbone, self.neck, self.head))))
-            self.peer_teacher.update_parameters(_unwrap(self.peer))
             teachers = [multi_crop_forward(self.teacher, inputs[:g]),
                         multi_crop_forward(self.peer_teacher, inputs[:g])]
-        students = [multi_crop_forward(self._cnn(), inputs),
+        students = [multi_crop_forward(self.cnn(), inputs),
                     multi_crop_forward(self.peer, inputs)]
-        epoch_temp = self.losses['cross_1'].current_teacher_temp()
-        self.search_loss.teacher_temp = epoch_temp
+        temps = dict(mlp_1=teacher_temp_1, thead_1=teacher_temp_1)
         losses = {}
         for m, (own, peer) in enumerate(((0, 1), (1, 0)), start=1):
             student, teacher, peer_teacher = (
                 students[own], teachers[own], teachers[peer])
-            losses[f'loss_mlp_{m}'] = self.losses[f'mlp_{m}'](
-                _field(student, 0), _field(teacher, 0))
-            if len(student[0]) > 1:  # the model has a T-Head
-                losses[f'loss_thead_{m}'] = self.losses[f'thead_{m}'](
-                    _field(student, 1), _field(teacher, 1))
+
+            def dino(term: str, field: str, target: List[MOKDOut]):
+                name = f'{term}_{m}'
+                return self.losses[name](
+                    [getattr(o, field) for o in student],
+                    [getattr(o, field) for o in target],
+                    temps.get(name, teacher_temp_2))
+
+            losses[f'loss_mlp_{m}'] = dino('mlp', 'logits', teacher)
+            if student[0].thead is not None:
+                losses[f'loss_thead_{m}'] = dino('thead', 'thead', teacher)
             weight = self.lambdas[own]
             if weight:
-                losses[f'loss_cross_{m}'] = weight * self.losses[
-                    f'cross_{m}'](_field(student, 0), _field(peer_teacher, 0))
+                losses[f'loss_cross_{m}'] = weight * dino(
+                    'cross', 'logits', peer_teacher)
             if weight and self.search:
-                queries = torch.cat(_field(student[g:], 3))
+                local = student[g:]
                 target = self.search_target(
                     self.peer_teacher if own == 0 else self.teacher,
-                    peer_teacher[0][2], queries)
+                    peer_teacher[0].tokens,
+                    torch.cat([o.query for o in local]))
                 losses[f'loss_search_{m}'] = weight * self.search_loss(
-                    torch.cat(_field(student[g:], 1)), target)
-        losses['teacher_temp_1'] = torch.tensor(
-            self.losses['mlp_1'].criterion.teacher_temp)
-        losses['teacher_temp_2'] = torch.tensor(epoch_temp)
+                    torch.cat([o.thead for o in local]), target,
+                    teacher_temp=teacher_temp_2)
         return losses

@@ -9,23 +9,19 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.dist import get_world_size
-from mmpretrain.models import BaseSelfSupervisor
 from mmpretrain.structures import DataSample
 
 from mmssl_kd.registry import MODELS
 from ..losses import SimilarityDistillationLoss
-from ..utils import FeatureQueue
+from ..utils import FeatureQueue, build
+from .base import Distiller, Net, Parts
 from .views import check_views
 
 ModuleOrCfg = Union[dict, nn.Module]
 
 
-def _build(cfg: ModuleOrCfg) -> nn.Module:
-    return cfg if isinstance(cfg, nn.Module) else MODELS.build(cfg)
-
-
 @MODELS.register_module()
-class SEED(BaseSelfSupervisor):
+class SEED(Distiller):
     """SEED: distil a frozen teacher's similarity distribution over a queue.
 
     The same augmented view goes to the student (``backbone`` + ``neck``)
@@ -49,9 +45,9 @@ class SEED(BaseSelfSupervisor):
     ``requires_grad`` to False, runs it under ``no_grad`` and keeps it in
     eval mode through ``model.train()``, but MMEngine's default optimizer
     constructor still puts ``requires_grad=False`` parameters in its
-    groups.  The project's ``DefaultOptimWrapperConstructor`` (in
-    :mod:`mmssl_kd.models.teachers`, the default under ``default_scope =
-    'mmssl_kd'``) leaves out every ``FrozenTeacher``: so the teacher
+    groups.  The project's ``DefaultOptimWrapperConstructor`` (the
+    default under ``default_scope = 'mmssl_kd'``) leaves out every
+    ``FrozenTeacher``: so the teacher
     should be a ``FrozenTeacher``.  Another module would sit in the
     optimizer's groups, never receiving a gradient.  The queues are
     buffers, equal on every rank: like the official code, DDP runs may use
@@ -83,10 +79,10 @@ class SEED(BaseSelfSupervisor):
                  num_small_crops: int = 6,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[Union[dict, List[dict]]] = None):
-        super().__init__(backbone=_build(backbone), neck=_build(neck),
+        super().__init__(backbone=backbone, neck=neck,
                          data_preprocessor=data_preprocessor,
                          init_cfg=init_cfg)
-        self.teacher = _build(teacher).requires_grad_(False).eval()
+        self.teacher = build(teacher).requires_grad_(False).eval()
         dim = self._embedding_size()
         self.criterion = SimilarityDistillationLoss(
             student_temp=student_temp, teacher_temp=teacher_temp)
@@ -95,6 +91,13 @@ class SEED(BaseSelfSupervisor):
         self.num_small_crops = num_small_crops
         if small_patch:
             self.small_queue = FeatureQueue(dim, queue_len)
+
+    @property
+    def parts(self) -> Parts:
+        return Parts(nets=dict(
+            backbone=Net(self.backbone, self.neck),
+            teacher=Net(getattr(self.teacher, 'backbone', self.teacher),
+                        getattr(self.teacher, 'neck', None))))
 
     @torch.no_grad()
     def _embedding_size(self) -> int:

@@ -6,22 +6,17 @@ from typing import Iterator, List, Tuple
 import torch
 import torch.nn as nn
 from mmengine.dist import all_reduce, get_world_size
-from mmengine.logging import MessageHub
 
 from mmssl_kd.registry import MODELS
+from ..utils.schedules import linear_warmup
 from .distribution_distill import SimilarityDistillationLoss
 
 
 def teacher_temp_at(epoch: int, warmup_temp: float, temp: float,
                     warmup_epochs: int) -> float:
-    """DINO's teacher temperature: ``np.linspace(warmup_temp, temp,
-    warmup_epochs)`` for the first epochs (so ``temp`` is reached at epoch
-    ``warmup_epochs - 1``), then ``temp``."""
-    if epoch >= warmup_epochs:
-        return temp
-    if warmup_epochs == 1:
-        return warmup_temp
-    return warmup_temp + (temp - warmup_temp) * epoch / (warmup_epochs - 1)
+    """DINO's teacher temperature at ``epoch``: :func:`linear_warmup` from
+    ``warmup_temp`` to ``temp``."""
+    return linear_warmup(epoch, warmup_temp, temp, warmup_epochs)
 
 
 def crop_pairs(num_student: int, num_teacher: int
@@ -64,25 +59,28 @@ class DINOLoss(nn.Module):
             student_temp=student_temp, teacher_temp=teacher_temp)
         self.register_buffer('center', torch.zeros(1, out_channels))
 
-    def current_teacher_temp(self) -> float:
-        """tau_t at the Runner's current epoch (0 outside a Runner)."""
-        epoch = MessageHub.get_current_instance().get_info('epoch', 0)
+    def teacher_temp_at(self, epoch: int) -> float:
+        """tau_t of epoch ``epoch`` (the schedule of this loss's settings,
+        :func:`teacher_temp_at`), for the algorithm to pass to
+        :meth:`forward`."""
         return teacher_temp_at(epoch, self.warmup_teacher_temp,
                                self.teacher_temp, self.warmup_epochs)
 
     def forward(self, student: List[torch.Tensor],
-                teacher: List[torch.Tensor]) -> torch.Tensor:
+                teacher: List[torch.Tensor],
+                teacher_temp: float) -> torch.Tensor:
         """Mean cross-entropy over the (teacher global, other crop) pairs.
 
         Args:
             student: (B, K) outputs of every crop, the global crops first.
             teacher: (B, K) outputs of the global crops.
+            teacher_temp: this step's tau_t (:meth:`teacher_temp_at`).
         """
-        self.criterion.teacher_temp = self.current_teacher_temp()
         pairs = list(crop_pairs(len(student), len(teacher)))
         # every crop's softmax once (T + S of them), all pairs at once
         losses = self.criterion(torch.stack(student), torch.stack(teacher),
-                                self.center, all_pairs=True)
+                                self.center, all_pairs=True,
+                                teacher_temp=teacher_temp)
         total = sum(losses[t, s] for t, s in pairs)
         self.update_center(torch.cat(teacher))
         return total / len(pairs)

@@ -33,8 +33,8 @@ class SimilarityDistillationLoss(nn.Module):
 
     Args:
         student_temp: student temperature tau_S (SEED: 0.2).
-        teacher_temp: teacher temperature tau_T (SEED: 1e-4).  A plain
-            attribute, so a schedule may change it during training.
+        teacher_temp: teacher temperature tau_T (SEED: 1e-4); a schedule
+            passes each step's value to :meth:`forward` instead.
         reduction: ``'mean'`` (alias ``'batchmean'``): mean over rows of
             the per-row cross-entropy (a sum over the last dim, NOT a mean
             over elements as in ``F.kl_div(reduction='mean')``);
@@ -52,13 +52,16 @@ class SimilarityDistillationLoss(nn.Module):
         self.reduction = reduction
 
     def target(self, teacher_logits: torch.Tensor,
-               center: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """``softmax((t - c) / tau_T)`` in fp32, without gradient."""
+               center: Optional[torch.Tensor] = None,
+               teacher_temp: Optional[float] = None) -> torch.Tensor:
+        """``softmax((t - c) / tau_T)`` in fp32, without gradient;
+        ``teacher_temp`` (this step's tau_T) defaults to the constructor's."""
+        temp = self.teacher_temp if teacher_temp is None else teacher_temp
         with torch.autocast(teacher_logits.device.type, enabled=False):
             logits = _at_least_fp32(teacher_logits.detach())
             if center is not None:
                 logits = logits - center.detach()
-            return F.softmax(logits / self.teacher_temp, dim=-1)
+            return F.softmax(logits / temp, dim=-1)
 
     def log_prob(self, student_logits: torch.Tensor) -> torch.Tensor:
         """``log_softmax(s / tau_S)`` in fp32."""
@@ -76,7 +79,8 @@ class SimilarityDistillationLoss(nn.Module):
     def forward(self, student_logits: torch.Tensor,
                 teacher_logits: torch.Tensor,
                 center: Optional[torch.Tensor] = None,
-                all_pairs: bool = False) -> torch.Tensor:
+                all_pairs: bool = False,
+                teacher_temp: Optional[float] = None) -> torch.Tensor:
         """Soft cross-entropy over the last dim.
 
         Args:
@@ -89,12 +93,14 @@ class SimilarityDistillationLoss(nn.Module):
                 cross-entropy of every (teacher view, student view) pair,
                 each view's softmax computed once (DINO's T (S - 1) crop
                 pairs from T + S softmaxes, not 2 T (S - 1)).
+            teacher_temp: this step's tau_T (a schedule's value); default
+                the constructor's.
 
         Returns:
             ``'mean'``/``'batchmean'``: a scalar, or with ``all_pairs`` the
             (T, S) means over the rows; ``'none'``: the per-row values.
         """
-        target = self.target(teacher_logits, center)
+        target = self.target(teacher_logits, center, teacher_temp)
         log_prob = self.log_prob(student_logits)
         if all_pairs:
             with torch.autocast(log_prob.device.type, enabled=False):

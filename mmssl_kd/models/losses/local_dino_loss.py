@@ -29,7 +29,8 @@ class LocalDINOLoss(DINOLoss):
 
     def forward(self, student: List[torch.Tensor],
                 teacher: List[torch.Tensor],
-                matches: Dict[Tuple[int, int], Match]) -> torch.Tensor:
+                matches: Dict[Tuple[int, int], Match],
+                teacher_temp: float) -> torch.Tensor:
         """Mean masked region cross-entropy over the view pairs.
 
         Args:
@@ -39,15 +40,16 @@ class LocalDINOLoss(DINOLoss):
             matches: for each pair ``(u, v)`` of :func:`crop_pairs`, the
                 (B, T_v) index into teacher view u's tokens and the (B, T_v)
                 boolean mask, or None for no mask (similarity matching).
+            teacher_temp: this step's tau_t (:meth:`teacher_temp_at`).
         """
-        self.criterion.teacher_temp = self.current_teacher_temp()
         pairs = list(crop_pairs(len(student), len(teacher)))
         missing = [p for p in pairs if p not in matches]
         if missing:
             raise KeyError(f'LocalDINOLoss: no token matches for the (teacher, '
                            f'student) view pairs {missing}')
         # each view's softmax once; a token's target is a row of its view's
-        targets = [self.criterion.target(t, self.center) for t in teacher]
+        targets = [self.criterion.target(t, self.center, teacher_temp)
+                   for t in teacher]
         log_probs = [self.criterion.log_prob(s) for s in student]
         total = 0.
         for t, s in pairs:

@@ -14,13 +14,14 @@ float32 step tensor), and updates every parameter with two
 The step count is read from its buffer once, after construction or a
 load, and counted on the host from then on: no device sync per update.
 """
-import math
 from typing import Dict, List, Optional
 
 import torch
 import torch.nn as nn
 from mmengine.logging import MessageHub
 from mmpretrain.models.utils import CosineEMA as _MMPretrainCosineEMA
+
+from .schedules import cosine_schedule
 
 
 class CosineEMA(_MMPretrainCosineEMA):
@@ -47,9 +48,8 @@ class CosineEMA(_MMPretrainCosineEMA):
         """MMPretrain's ``m`` (the weight of the source) at update ``steps``:
         ``end - (end - start) (cos(pi steps / max_iters) + 1) / 2``."""
         max_iters = MessageHub.get_current_instance().get_info('max_iters')
-        annealing = (math.cos(math.pi * steps / float(max_iters)) + 1) / 2
-        return self.end_momentum - (self.end_momentum -
-                                    self.momentum) * annealing
+        return cosine_schedule(steps, max_iters, self.momentum,
+                               self.end_momentum)
 
     def update_parameters(self, model: nn.Module) -> None:
         """The averaged parameters (and buffers) from ``model``'s, as
@@ -82,3 +82,13 @@ class CosineEMA(_MMPretrainCosineEMA):
                               zip(buffers, model.buffers())])
         self.steps += 1
         self._steps += 1
+
+
+def ema_teacher(net: nn.Module, momentum: float) -> CosineEMA:
+    """An EMA copy of ``net`` without stochastic depth (DINO builds its
+    teacher with ``drop_path_rate=0``; so does MOKD)."""
+    teacher = CosineEMA(net, momentum=momentum)
+    for module in teacher.modules():
+        if hasattr(module, 'drop_prob'):  # DropPath of mmcv and timm
+            module.drop_prob = 0.
+    return teacher

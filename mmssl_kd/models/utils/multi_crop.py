@@ -13,8 +13,9 @@ def multi_crop_forward(net: Callable[[torch.Tensor], Output],
     """``[net(c) for c in crops]``, with one call per run of crops of equal
     size (so BatchNorm sees each resolution group as one batch, as in DINO).
 
-    ``net`` maps (N, 3, H, W) to an (N, ...) tensor, or to a tuple of them;
-    the result is split back into one tensor (tuple) per crop, in order.
+    ``net`` maps (N, 3, H, W) to an (N, ...) tensor, or to a tuple of them
+    (a NamedTuple keeps its type; a None field stays None); the result is
+    split back into one tensor (tuple) per crop, in order.
     """
     outputs = []
     sizes = [c.shape[-2:] for c in crops]
@@ -23,7 +24,10 @@ def multi_crop_forward(net: Callable[[torch.Tensor], Output],
         count = len(list(group))
         out = net(torch.cat(crops[start:start + count]))
         if isinstance(out, tuple):
-            outputs.extend(zip(*(o.chunk(count) for o in out)))
+            make = getattr(type(out), '_make', tuple)
+            chunks = [[None] * count if o is None else o.chunk(count)
+                      for o in out]
+            outputs.extend(make(fields) for fields in zip(*chunks))
         else:
             outputs.extend(out.chunk(count))
         start += count
