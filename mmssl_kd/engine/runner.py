@@ -4,6 +4,7 @@ another optimizer."""
 import copy
 import datetime
 import logging
+import os
 import os.path as osp
 import re
 from typing import Dict, List, Optional, Tuple, Union
@@ -14,10 +15,12 @@ from mmengine.config import Config
 from mmengine.dataset import InfiniteSampler
 from mmengine.dist import get_world_size, is_distributed
 from mmengine.logging import print_log
-from mmengine.model import is_model_wrapper
+from mmengine.device import get_device
+from mmengine.model import convert_sync_batchnorm, is_model_wrapper
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 from mmengine.runner import Runner as _MMEngineRunner
 from mmengine.runner.runner import _SlicedDataset
+from torch.nn.parallel import DistributedDataParallel
 from torch.optim import Optimizer
 from torch.utils.data import DataLoader
 
@@ -26,6 +29,7 @@ from mmssl_kd.apis import (check_config_keys, read_config_text,
 from mmssl_kd.compat import load_checkpoint_file
 from mmssl_kd.datasets import (DeviceDataLoader, DeviceImageDataset,
                                build_device_dataloader, is_device_dataset)
+from mmssl_kd.models.algorithms import Distiller
 from mmssl_kd.registry import (DATA_SAMPLERS, DATASETS, MODEL_WRAPPERS,
                                RUNNERS)
 from .loops import EpochBasedTrainLoop
@@ -170,34 +174,39 @@ class Runner(_MMEngineRunner):
 
     def wrap_model(self, model_wrapper_cfg: Optional[Dict],
                    model: nn.Module) -> nn.Module:
-        """MMEngine's, with :class:`DistillerDataParallel` the default
-        wrapper of a ``Distiller``, except for a distributed run without
-        CUDA: the
-        wrapper (``MMDistributedDataParallel`` unless
-        ``model_wrapper_cfg`` names another) gets no ``device_ids``, which
-        DDP accepts only for a module on one GPU.  ``sync_bn`` (the MOKD and
-        SDSSL recipes set it, as their official code) is left out with a
-        warning: PyTorch's ``SyncBatchNorm`` runs on GPUs only."""
-        if model_wrapper_cfg is None and isinstance(model, Distiller):
-            # the distiller's EMA update after MMEngine's DDP step
-            model_wrapper_cfg = dict(
-                type='DistillerDataParallel', broadcast_buffers=False,
-                find_unused_parameters=self.cfg.get(
-                    'find_unused_parameters', False))
-        if not self.distributed or torch.cuda.is_available() \
-                or is_model_wrapper(model):
+        """MMEngine's, built from the scope's registry, with two changes.
+
+        - A ``Distiller``'s default wrapper is :class:`DistillerDataParallel`
+          (MMEngine's DDP step, then the distiller's EMA update).
+        - Without CUDA the wrapper gets no ``device_ids`` (DDP accepts them
+          only for a module on one GPU), and ``sync_bn`` (the MOKD and SDSSL
+          recipes set it, as their official code) is left out with a
+          warning: PyTorch's ``SyncBatchNorm`` runs on GPUs only.
+        """
+        if not self.distributed or is_model_wrapper(model):
             return super().wrap_model(model_wrapper_cfg, model)
-        if self.cfg.get('sync_bn') is not None:
-            print_log(f"No CUDA: sync_bn={self.cfg.get('sync_bn')!r} is "
-                      "left out (PyTorch's SyncBatchNorm runs on GPUs "
-                      'only); each process normalises over its own batch.',
-                      logger='current', level=logging.WARNING)
         cfg = dict(model_wrapper_cfg or dict(
             broadcast_buffers=False,
             find_unused_parameters=self.cfg.get('find_unused_parameters',
                                                 False)))
-        cfg.setdefault('type', 'MMDistributedDataParallel')
-        return MODEL_WRAPPERS.build(cfg, default_args=dict(module=model))
+        cfg.setdefault('type', 'DistillerDataParallel' if isinstance(
+            model, Distiller) else 'MMDistributedDataParallel')
+        default_args = dict(module=model)
+        sync_bn = self.cfg.get('sync_bn')
+        if torch.cuda.is_available():
+            model = model.to(get_device())
+            if sync_bn is not None:
+                model = convert_sync_batchnorm(model, sync_bn)
+            default_args['module'] = model
+            if issubclass(MODEL_WRAPPERS.get(cfg['type']),
+                          DistributedDataParallel):
+                default_args['device_ids'] = [int(os.environ['LOCAL_RANK'])]
+        elif sync_bn is not None:
+            print_log(f'No CUDA: sync_bn={sync_bn!r} is left out (PyTorch\'s '
+                      'SyncBatchNorm runs on GPUs only); each process '
+                      'normalises over its own batch.',
+                      logger='current', level=logging.WARNING)
+        return MODEL_WRAPPERS.build(cfg, default_args=default_args)
 
     def _speed_cfg(self) -> dict:
         options = dict(self.cfg.get('speed_cfg') or {})
