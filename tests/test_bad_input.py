@@ -493,7 +493,7 @@ def test_wrong_number_of_views(name):
     model = MODELS.build(cfg)
     assert type(model).__module__.startswith('mmssl_kd.')
     with pytest.raises(ValueError) as err:  # checked before any forward
-        model.loss([images()] * given, None)
+        model([images()] * given, None, mode='loss')
     msg = str(err.value)
     assert msg.startswith(name) and problem in msg and fix in msg
 

@@ -63,7 +63,7 @@ class TinyModel(nn.Module):
         self.neck(self.embedding)
         student = torch.zeros_like(self.teacher)
         if isinstance(self.loss_module, DINOLoss):
-            self.loss_module([student] * 2, [self.teacher] * 2)
+            self.loss_module([student] * 2, [self.teacher] * 2, 0.04)
         else:
             self.loss_module(student, self.teacher)
 
