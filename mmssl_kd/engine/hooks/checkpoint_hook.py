@@ -10,7 +10,7 @@ then fails on the half-written file that ``last_checkpoint`` names.
 :class:`CheckpointHook` is registered under MMEngine's name in the
 ``mmssl_kd`` scope, so every config that names ``'CheckpointHook'`` (and
 the Runner's default one) gets it with nothing to write, as the project's
-``DefaultOptimWrapperConstructor`` does (:mod:`mmssl_kd.models.teachers`).
+``DefaultOptimWrapperConstructor`` does (:mod:`mmssl_kd.engine.optimizers`).
 A hook rather than a patched ``save_checkpoint``: the order of save, record
 and delete is the hook's business, and it is the one place that knows all
 three; MMEngine's module-level functions stay untouched.
