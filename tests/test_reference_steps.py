@@ -14,7 +14,7 @@ from mmengine.runner import Runner, set_random_seed
 from test_configs import CONFIG_DIR, tiny_config
 from torch import nn
 
-from mmssl_kd.apis import load_model
+from mmssl_kd.cli import load_model
 
 TOOL = (Path(__file__).resolve().parents[1] / 'tools' / 'benchmarks'
         / 'reference_steps.py')

@@ -74,7 +74,7 @@ from mmengine.runner import set_random_seed
 from torch import nn
 
 from mmssl_kd.analysis import PartFlops, human, training_flops
-from mmssl_kd.apis import add_config_arguments, load_config, load_model
+from mmssl_kd.cli import add_config_arguments, load_config, load_model
 from mmssl_kd.engine import Runner, speed_up
 from mmssl_kd.registry import MODELS
 

@@ -357,7 +357,7 @@ def time_to_accuracy(recorder: Recorder, name: str, ends: float,
     import torch
     from mmengine.hooks import Hook
 
-    from mmssl_kd.apis import load_config
+    from mmssl_kd.cli import load_config
     from mmssl_kd.engine import Runner
     label, config = TTA[name]
     if args.tiny:
