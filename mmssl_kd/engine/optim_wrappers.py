@@ -47,7 +47,6 @@ official code does).
 import contextlib
 import logging
 import math
-from itertools import chain
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch

@@ -21,13 +21,19 @@ from mmengine.runner.runner import _SlicedDataset
 from torch.optim import Optimizer
 from torch.utils.data import DataLoader
 
-from mmssl_kd.cli import (check_config_keys, read_config_text,
-                          resolve_vis_backends)
+from mmssl_kd.cli import (
+    check_config_keys,
+    read_config_text,
+    resolve_vis_backends,
+)
 from mmssl_kd.compat import load_checkpoint_file
-from mmssl_kd.datasets import (DeviceDataLoader, DeviceImageDataset,
-                               build_device_dataloader, is_device_dataset)
-from mmssl_kd.registry import (DATA_SAMPLERS, DATASETS, MODEL_WRAPPERS,
-                               RUNNERS)
+from mmssl_kd.datasets import (
+    DeviceDataLoader,
+    DeviceImageDataset,
+    build_device_dataloader,
+    is_device_dataset,
+)
+from mmssl_kd.registry import DATA_SAMPLERS, DATASETS, MODEL_WRAPPERS, RUNNERS
 from .loops import EpochBasedTrainLoop
 from .speed import speed_up
 
@@ -239,8 +245,7 @@ class Runner(_MMEngineRunner):
         self.check_train_dataloader(loop.dataloader)
         self.build_hook_dataloaders()
         if isinstance(loop.dataloader, DeviceDataLoader):
-            from mmssl_kd.models.data_preprocessors import \
-                GPUMultiViewAugment
+            from mmssl_kd.models.data_preprocessors import GPUMultiViewAugment
             model = self.model.module if is_model_wrapper(self.model) \
                 else self.model
             found = type(model.data_preprocessor).__name__

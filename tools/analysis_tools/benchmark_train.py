@@ -64,6 +64,8 @@ import time
 from typing import Callable, Dict, Iterator, List, NamedTuple, Optional
 
 import mmssl_kd  # noqa: F401  (first: safe checkpoint loader, registries)
+
+# isort: split
 import numpy as np
 import torch
 from mmengine.dataset import Compose, default_collate

@@ -42,8 +42,11 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 import mmssl_kd  # noqa: F401  (registries, safe checkpoint loader)
-from mmssl_kd.cli import (add_model_comparison_arguments, load_config,
-                          load_model)
+from mmssl_kd.cli import (
+    add_model_comparison_arguments,
+    load_config,
+    load_model,
+)
 from mmssl_kd.evaluation.blocks import block_features, subset_dataloader
 from mmssl_kd.evaluation.knn import _eval_mode
 from mmssl_kd.visualization import add_force_argument, refuse_overwrite

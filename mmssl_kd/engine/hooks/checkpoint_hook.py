@@ -47,8 +47,10 @@ from mmengine.optim import OptimWrapper, OptimWrapperDict
 
 from mmssl_kd.compat import UntrustedCheckpointError, load_checkpoint_file
 from mmssl_kd.engine.optim_wrappers import raise_if_nonfinite_weights
-from mmssl_kd.param_groups import (ParamGroupLayoutError,
-                                   regroup_scheduler_states)
+from mmssl_kd.param_groups import (
+    ParamGroupLayoutError,
+    regroup_scheduler_states,
+)
 from mmssl_kd.registry import HOOKS
 
 #: Names of the checkpoints the hook writes (``filename_tmpl`` default).
