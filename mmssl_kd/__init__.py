@@ -15,8 +15,10 @@ for _message in ('Fail to import ``MultiScaleDeformableAttention``',
                  "'pin_memory' argument is set as true but no accelerator"):
     warnings.filterwarnings('ignore', message=_message, category=UserWarning)
 
-from . import compat  # noqa: F401,E402  (installs the safe checkpoint loader)
-from . import registry  # noqa: F401,E402  (creates the 'mmssl_kd' scope)
+from . import (  # noqa: E402
+    compat,  # noqa: F401  (installs the safe checkpoint loader)
+    registry,  # noqa: F401  (creates the 'mmssl_kd' scope)
+)
 from .version import __version__  # noqa: E402
 
 __all__ = ['__version__']

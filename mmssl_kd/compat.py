@@ -501,7 +501,8 @@ def check_config_file(path: str) -> None:
                         'removed in setuptools 82)')
     if problems:
         raise ValueError(f'Config {path} has ' + ' and '.join(problems) +
-                         '; mmssl_kd configs must be plain and self-contained.')
+                         '; mmssl_kd configs must be plain and '
+                         'self-contained.')
 
 
 # ---------------------------------------------------------------------------

@@ -5,7 +5,7 @@ constructor makes one parameter group per parameter, ~150 for a ViT-S. The
 optimizers' multi-tensor (foreach, fused) kernels batch their work per group,
 so on a GPU that is ~150 times the kernel launches, and every group costs
 Python time on a CPU too. The project's constructor
-(:class:`mmssl_kd.models.teachers.DefaultOptimWrapperConstructor`) builds the
+(:class:`mmssl_kd.engine.optimizers.DefaultOptimWrapperConstructor`) builds the
 groups by MMEngine's rules, then merges those with equal options (every key but
 ``params``): one group per distinct setting, in the order the settings first
 appear, each holding its parameters in MMEngine's order (DINO: with and without

@@ -38,3 +38,47 @@ METRICS = _child(mmpretrain_registry.METRICS, 'evaluation')
 EVALUATORS = _child(mmpretrain_registry.EVALUATORS, 'evaluation')
 VISUALIZERS = _child(mmpretrain_registry.VISUALIZERS, 'engine')
 VISBACKENDS = _child(mmpretrain_registry.VISBACKENDS, 'engine')
+
+#: Every class registered in this scope under a name that an upstream
+#: registry (MMPretrain's, MMEngine's, MMCV's transforms) already holds,
+#: with why: configs that write the plain name get this project's class,
+#: ``'mmpretrain.Name'`` / ``'mmengine.Name'`` reaches the original.  Keys
+#: are (registry in this module, name).  ``tests/test_registry.py`` checks
+#: that this is exactly the set of shadowed names and that the config guide
+#: (docs/config_guide.md, "Names the scope shadows") lists the same.
+SHADOWED = {
+    ('RUNNERS', 'Runner'):
+        'applies speed_cfg, builds device-resident dataloaders, and records '
+        'and checks the optimizer types on save and resume',
+    ('LOOPS', 'EpochBasedTrainLoop'):
+        'every random draw a function of seed and position; resumes inside '
+        'an epoch',
+    ('HOOKS', 'CheckpointHook'):
+        'crash-safe saves (a temporary file renamed over the name) and no '
+        'save of non-finite weights',
+    ('OPTIM_WRAPPERS', 'OptimWrapper'):
+        'stops on a non-finite loss and offers per-parameter clipping',
+    ('OPTIM_WRAPPERS', 'AmpOptimWrapper'):
+        'the same guard and clipping as OptimWrapper under mixed precision',
+    ('OPTIM_WRAPPER_CONSTRUCTORS', 'DefaultOptimWrapperConstructor'):
+        'leaves FrozenTeacher parameters out and merges parameter groups',
+    ('OPTIMIZERS', 'LARS'):
+        'the same update with trust ratios on the device (no host syncs)',
+    ('MODELS', 'MoCoV3'):
+        'two views checked; the momentum encoder is the project\'s CosineEMA',
+    ('MODELS', 'BYOL'):
+        'two views checked; the target network is the project\'s CosineEMA',
+    ('MODELS', 'SimCLR'):
+        'two views checked; NTXentLoss gives the right gradient across '
+        'processes',
+    ('MODELS', 'MoCoV3Head'):
+        'InfoNCE logits in fp32 under mixed precision',
+    ('MODELS', 'CosineSimilarityLoss'):
+        'computed in fp32 with autocast off (bf16 loses precision)',
+    ('MODELS', 'SelfSupDataPreprocessor'):
+        'data samples stay on the host; non-blocking copies to the device',
+    ('TRANSFORMS', 'ColorJitter'):
+        'a hue shift that works with numpy 2',
+    ('TRANSFORMS', 'LoadImageFromFile'):
+        'an undecodable file raises an OSError that names it',
+}

@@ -24,7 +24,7 @@ from mmengine.runner import set_random_seed
 from torch import nn
 from torch.utils.data import DataLoader
 
-from mmssl_kd.apis import load_config, load_model
+from mmssl_kd.cli import load_config, load_model
 from mmssl_kd.evaluation.blocks import subset_dataloader
 from mmssl_kd.evaluation.knn import extract_features, part_model
 
@@ -126,7 +126,7 @@ def compare_features(args: argparse.Namespace,
                      blocks: Optional[Sequence[int]] = None
                      ) -> Tuple[Features, torch.Tensor, List[str]]:
     """:func:`dataset_features` of every ``--model`` of ``args`` (the options
-    of :func:`mmssl_kd.apis.add_model_comparison_arguments`) on the same
+    of :func:`mmssl_kd.cli.add_model_comparison_arguments`) on the same
     images, a ``'random'`` checkpoint seeded with ``args.seed``; ``part``
     is one sub-model for all of them, or one per model.
 

@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIG = 'configs/selfsup/mocov3_resnet20-cifar_1xb256-coslr-1e_cifar10-demo.py'
 SCRIPT = f'''
 from mmengine.registry import DefaultScope
-from mmssl_kd.apis import load_config, load_model
+from mmssl_kd.cli import load_config, load_model
 model = load_model(load_config({CONFIG!r}), 'random')
 assert DefaultScope.get_current_instance() is None  # left as it was
 print(type(model).__name__)

@@ -102,7 +102,7 @@ def test_api_reference_documents_the_python_api(built):
     """docs/api.md renders the docstrings of the API (autodoc), not only
     their names."""
     text = _text(built / 'api.html')
-    for module, name in (('apis', 'load_model'), ('apis', 'load_config'),
+    for module, name in (('cli', 'load_model'), ('cli', 'load_config'),
                          ('compat', 'load_checkpoint_file'),
                          ('models.converters', 'target_model')):
         assert f'mmssl_kd.{module}. {name} (' in text, name

@@ -5,7 +5,7 @@ import glob
 
 import pytest
 
-from mmssl_kd.apis import load_config
+from mmssl_kd.cli import load_config
 
 PER_GPU_BN = sorted(glob.glob('configs/seed/*_in1k.py') +
                     glob.glob('configs/dogo/*_in1k.py'))

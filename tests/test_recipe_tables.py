@@ -11,7 +11,7 @@ from typing import Dict, List, Tuple
 
 import pytest
 
-from mmssl_kd.apis import load_config
+from mmssl_kd.cli import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = '## This recipe against the official code'

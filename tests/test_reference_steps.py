@@ -1,7 +1,9 @@
 """The plain-PyTorch reference steps do the toolbox's work: on the same
 batches and starting weights they give ``model.train_step``'s losses, so
 ``benchmark_train.py --reference`` compares equal work."""
+import importlib.util
 import itertools
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,8 +14,14 @@ from mmengine.runner import Runner, set_random_seed
 from test_configs import CONFIG_DIR, tiny_config
 from torch import nn
 
-from mmssl_kd.apis import load_model
-from mmssl_kd.reference_steps import build_reference_step
+from mmssl_kd.cli import load_model
+
+TOOL = (Path(__file__).resolve().parents[1] / 'tools' / 'benchmarks'
+        / 'reference_steps.py')
+spec = importlib.util.spec_from_file_location('reference_steps', TOOL)
+reference_steps = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(reference_steps)
+build_reference_step = reference_steps.build_reference_step
 
 DEMOS = {
     'SEED': 'seed/seed_resnet20-cifar_resnet56-cifar-sup_1xb256-coslr-1e_'

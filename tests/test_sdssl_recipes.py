@@ -9,7 +9,7 @@ from mmengine.model import convert_sync_batchnorm
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 
-from mmssl_kd.apis import load_config
+from mmssl_kd.cli import load_config
 from mmssl_kd.registry import MODELS
 
 RECIPES = sorted(glob.glob('configs/sdssl/*.py'))

@@ -15,7 +15,7 @@ fi
 # shellcheck disable=SC1091
 . .venv/bin/activate
 
-if ! python -c "import importlib.metadata as m; m.version('mmssl_kd'); import torchvision, pytest, sphinx, myst_parser" >/dev/null 2>&1; then
+if ! python -c "import importlib.metadata as m; m.version('mmssl_kd'); import torchvision, pytest, ruff, sphinx, myst_parser" >/dev/null 2>&1; then
     echo "[setup] installing mmssl_kd and its dependencies (a few minutes)"
     pip install --quiet -c requirements/constraints.txt -e ".[tests]"
 fi

@@ -13,10 +13,16 @@ import os
 import os.path as osp
 
 import mmssl_kd  # noqa: F401  (first: safe checkpoint loader, registries)
+
+# isort: split
 from mmengine.evaluator import DumpResults
 
-from mmssl_kd.apis import (add_allow_missing_argument, add_config_arguments,
-                           checkpoint_state_dict, load_config)
+from mmssl_kd.cli import (
+    add_allow_missing_argument,
+    add_config_arguments,
+    checkpoint_state_dict,
+    load_config,
+)
 from mmssl_kd.engine import Runner
 
 

@@ -11,14 +11,24 @@ import os
 import os.path as osp
 
 import mmssl_kd  # noqa: F401  (first: safe checkpoint loader, registries)
+
+# isort: split
 import torch
 
-from mmssl_kd.apis import (add_config_arguments, check_resume_checkpoint,
-                           config_error_hints, load_config, smoke_config)
+from mmssl_kd.cli import (
+    add_config_arguments,
+    check_resume_checkpoint,
+    config_error_hints,
+    load_config,
+    smoke_config,
+)
 from mmssl_kd.engine import Runner
 from mmssl_kd.engine.hooks import find_resumable_checkpoint
-from mmssl_kd.engine.work_dir import (WorkDirError, claim_work_dir,
-                                     launcher_rank)
+from mmssl_kd.engine.work_dir import (
+    WorkDirError,
+    claim_work_dir,
+    launcher_rank,
+)
 
 
 def parse_args() -> argparse.Namespace:

@@ -4,8 +4,7 @@ import mmpretrain.visualization  # noqa: F401  (UniversalVisualizer)
 
 from . import hooks  # noqa: F401
 from .loops import EpochBasedTrainLoop
-from .optim_wrappers import (AmpOptimWrapper, BF16OptimWrapper,
-                             OptimWrapper)
+from .optim_wrappers import AmpOptimWrapper, BF16OptimWrapper, OptimWrapper
 from .optimizers import PartsOptimWrapperConstructor
 from .runner import Runner
 from .schedulers import OffsetCosineAnnealingLR

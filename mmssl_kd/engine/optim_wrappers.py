@@ -10,7 +10,7 @@ DoGo and MOKD) goes through it.  So the
 guard is a mixin on MMEngine's ``OptimWrapper`` and ``AmpOptimWrapper``,
 registered under their names in the ``mmssl_kd`` scope: every config gets
 it with nothing to write (the precedent is the project's
-``DefaultOptimWrapperConstructor``, :mod:`mmssl_kd.models.teachers`), and
+``DefaultOptimWrapperConstructor``, :mod:`mmssl_kd.engine.optimizers`), and
 ``--amp`` too.  ``'mmengine.OptimWrapper'`` names the original.
 
 Config (``optim_wrapper``, or its top level for
@@ -47,7 +47,6 @@ official code does).
 import contextlib
 import logging
 import math
-from itertools import chain
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch

@@ -1,17 +1,94 @@
-"""An optimizer per part of a model (DoGo's two peers, MOKD's two nets),
-and LARS without host syncs."""
+"""Optimizer constructors and optimizers: the scope's default constructor
+(frozen teachers left out), an optimizer per part of a model (DoGo's two
+peers, MOKD's two nets), and LARS without host syncs.
+
+**How a teacher stays out of the optimizer.**  A
+:class:`~mmssl_kd.models.teachers.FrozenTeacher` keeps its weights as
+``nn.Parameter`` with ``requires_grad=False``.  MMEngine 0.10.7's
+``DefaultOptimWrapperConstructor`` would still put them in the optimizer:
+without ``paramwise_cfg`` it hands over ``model.parameters()``, with one it
+skips them but logs a warning per tensor.  This module therefore registers
+its own :class:`DefaultOptimWrapperConstructor` in the ``mmssl_kd`` scope.
+Being found first under ``default_scope = 'mmssl_kd'``, it is the default
+of every project config, with nothing to write in the config.  It builds
+exactly what MMEngine's does, except that it leaves out the parameters of
+every ``FrozenTeacher`` in the model and merges parameter groups
+(:mod:`mmssl_kd.param_groups`).  Without a ``paramwise_cfg``, models
+without a ``FrozenTeacher`` get MMEngine's optimizer unchanged.
+``'mmengine.DefaultOptimWrapperConstructor'`` names the original.  A config
+that picks another ``constructor`` must leave the teacher out itself.
+"""
 import logging
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import torch
 import torch.nn as nn
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
-from mmengine.optim import OptimWrapperDict
+from mmengine.optim import DefaultOptimWrapperConstructor as _MMEngineCtor
+from mmengine.optim import OptimWrapper, OptimWrapperDict
+from mmengine.registry import OPTIM_WRAPPERS as ROOT_OPTIM_WRAPPERS
+from mmengine.registry import OPTIMIZERS as ROOT_OPTIMIZERS
 from mmpretrain.engine.optimizers import LARS as _MMPretrainLARS
 
-from ..models.teachers import DefaultOptimWrapperConstructor
+from ..models.teachers import FrozenTeacher
+from ..param_groups import merge_param_groups, track_origins
 from ..registry import OPTIM_WRAPPER_CONSTRUCTORS, OPTIMIZERS
+
+
+@OPTIM_WRAPPER_CONSTRUCTORS.register_module()
+class DefaultOptimWrapperConstructor(_MMEngineCtor):
+    """MMEngine's default constructor, minus the parameters of every
+    :class:`FrozenTeacher` in the model, with one group per distinct
+    setting (see the module docstring).
+
+    Args:
+        optim_wrapper_cfg: MMEngine's, plus ``merge_param_groups`` (bool,
+            default True): merge the groups ``paramwise_cfg`` makes, one
+            per parameter, into one per setting.  The optimizer then keeps
+            ``param_group_origins``: for each group, the positions of its
+            parameters in MMEngine's layout.
+        paramwise_cfg: MMEngine's.
+    """
+
+    def __init__(self, optim_wrapper_cfg: dict,
+                 paramwise_cfg: Optional[dict] = None):
+        optim_wrapper_cfg = dict(optim_wrapper_cfg)
+        self.merge_param_groups = optim_wrapper_cfg.pop('merge_param_groups',
+                                                        True)
+        if not isinstance(self.merge_param_groups, bool):
+            raise TypeError('optim_wrapper.merge_param_groups must be a bool, '
+                            f'got {self.merge_param_groups!r}')
+        super().__init__(optim_wrapper_cfg, paramwise_cfg)
+
+    def add_params(self, params: List[dict], module: nn.Module,
+                   prefix: str = '', is_dcn_module=None) -> None:
+        """MMEngine's ``add_params``; a teacher's subtree adds nothing."""
+        if not isinstance(module, FrozenTeacher):
+            super().add_params(params, module, prefix, is_dcn_module)
+
+    def __call__(self, model: nn.Module) -> OptimWrapper:
+        module = model.module if hasattr(model, 'module') else model
+        origins = None
+        if self.paramwise_cfg:
+            params: list = []
+            self.add_params(params, module)  # MMEngine's, without teachers
+            if self.merge_param_groups:
+                params, origins = merge_param_groups(params)
+        else:
+            frozen = {id(p) for m in module.modules()
+                      if isinstance(m, FrozenTeacher) for p in m.parameters()}
+            params = [p for p in module.parameters() if id(p) not in frozen]
+        # MMEngine's root registries, as its constructor (the default scope
+        # still finds this scope's entries first)
+        optimizer = ROOT_OPTIMIZERS.build(
+            dict(self.optimizer_cfg, params=params))
+        if origins is not None:
+            track_origins(optimizer, origins)
+        wrapper_cfg = dict(self.optim_wrapper_cfg)
+        wrapper_cfg.setdefault('type', 'OptimWrapper')
+        return ROOT_OPTIM_WRAPPERS.build(wrapper_cfg,
+                                         default_args=dict(optimizer=optimizer))
 
 
 @OPTIMIZERS.register_module()

@@ -24,14 +24,20 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.optim import Optimizer
 from torch.utils.data import DataLoader
 
-from mmssl_kd.apis import (check_config_keys, read_config_text,
-                           resolve_vis_backends)
+from mmssl_kd.cli import (
+    check_config_keys,
+    read_config_text,
+    resolve_vis_backends,
+)
 from mmssl_kd.compat import load_checkpoint_file
-from mmssl_kd.datasets import (DeviceDataLoader, DeviceImageDataset,
-                               build_device_dataloader, is_device_dataset)
+from mmssl_kd.datasets import (
+    DeviceDataLoader,
+    DeviceImageDataset,
+    build_device_dataloader,
+    is_device_dataset,
+)
 from mmssl_kd.models.algorithms import Distiller
-from mmssl_kd.registry import (DATA_SAMPLERS, DATASETS, MODEL_WRAPPERS,
-                               RUNNERS)
+from mmssl_kd.registry import DATA_SAMPLERS, DATASETS, MODEL_WRAPPERS, RUNNERS
 from .loops import EpochBasedTrainLoop
 from .speed import speed_up
 
@@ -103,7 +109,7 @@ class Runner(_MMEngineRunner):
     ``'mmengine.Runner'`` names the original.
 
     Once built, it refuses config keys that nothing would read
-    (:func:`mmssl_kd.apis.check_config_keys`: hooks, dataloaders,
+    (:func:`mmssl_kd.cli.check_config_keys`: hooks, dataloaders,
     ``env_cfg``).  Before the first iteration it refuses a train
     dataloader without a batch, and warns when the global batch is not the
     one the config was written for (:meth:`check_train_dataloader`).
@@ -131,7 +137,7 @@ class Runner(_MMEngineRunner):
     @classmethod
     def from_cfg(cls, cfg) -> 'Runner':
         """MMEngine's, after a top-level ``vis_backends`` list is given to
-        the visualizer (:func:`mmssl_kd.apis.resolve_vis_backends`)."""
+        the visualizer (:func:`mmssl_kd.cli.resolve_vis_backends`)."""
         cfg = copy.deepcopy(cfg)
         resolve_vis_backends(cfg)
         return super().from_cfg(cfg)
@@ -256,8 +262,7 @@ class Runner(_MMEngineRunner):
         self.check_train_dataloader(loop.dataloader)
         self.build_hook_dataloaders()
         if isinstance(loop.dataloader, DeviceDataLoader):
-            from mmssl_kd.models.data_preprocessors import \
-                GPUMultiViewAugment
+            from mmssl_kd.models.data_preprocessors import GPUMultiViewAugment
             model = self.model.module if is_model_wrapper(self.model) \
                 else self.model
             found = type(model.data_preprocessor).__name__
@@ -366,7 +371,7 @@ class Runner(_MMEngineRunner):
                         backend_args: Optional[dict] = None) -> None:
         """MMEngine's, with ``meta['optimizers']``: the optimizers' types
         by part (``''`` for a single optimizer).  Its signature is
-        MMEngine's, spelled out: :func:`mmssl_kd.apis.check_config_keys`
+        MMEngine's, spelled out: :func:`mmssl_kd.cli.check_config_keys`
         reads it to refuse a ``CheckpointHook`` key that nothing takes."""
         if isinstance(self.optim_wrapper, OptimWrapper):  # built
             meta = dict(meta or {}, optimizers={
@@ -439,7 +444,7 @@ class Runner(_MMEngineRunner):
 def schedule_change(checkpoint: dict, cfg: Config) -> Optional[str]:
     """``'max_epochs=1, this config max_epochs=2'`` when the ``train_cfg``
     in the checkpoint's config text (``meta['cfg']``, read without running
-    it: :func:`mmssl_kd.apis.read_config_text`) has another ``max_epochs``
+    it: :func:`mmssl_kd.cli.read_config_text`) has another ``max_epochs``
     or ``max_iters`` than ``cfg``; None if the same, or if the checkpoint
     holds no such config."""
     text = (checkpoint.get('meta') or {}).get('cfg')

@@ -4,20 +4,25 @@ The classifier is the one of DINO's ``eval_knn.py`` (Caron et al., 2021),
 itself from Wu et al. (2018): features are L2-normalised, the ``k`` most
 cosine-similar bank images of a query vote for their class with weight
 ``exp(sim / T)``, and the class with the largest vote is the prediction.
+
+:func:`weighted_knn` is the classifier, :class:`KNNAccuracy` the same as
+an MMEngine metric, and :func:`knn_evaluate` runs it on a model's features.
 """
 import logging
 from contextlib import contextmanager
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from mmengine.dist import collect_results, get_world_size, is_main_process
+from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 from torch import nn
 from torch.utils.data import DataLoader
 
 from mmssl_kd.models.algorithms import declared_nets
 from mmssl_kd.models.utils import to_vector
+from ..registry import METRICS
 
 
 def _check_ks(ks: Sequence[int]) -> List[int]:
@@ -126,6 +131,68 @@ def weighted_knn(train_feats: torch.Tensor,
         results.update(
             {f'top5_k{k}': 100.0 * correct5[k] / num_test for k in ks})
     return results
+
+
+@METRICS.register_module()
+class KNNAccuracy(BaseMetric):
+    """Weighted kNN top-1/top-5 accuracy of query features against a bank.
+
+    Call :meth:`set_bank` (on the main process) before :meth:`evaluate`;
+    :meth:`process` takes ``data_samples`` as dicts with ``'feat'`` (a
+    ``(C,)`` tensor) and ``'gt_label'``.  ``BaseMetric.evaluate`` gathers the
+    query results of all ranks; :func:`weighted_knn` does the rest, on the
+    bank's device.
+
+    Args:
+        ks: numbers of neighbours.
+        temperature: vote temperature ``T`` (weights ``exp(sim / T)``).
+        chunk_size: query images per chunk in :func:`weighted_knn`.
+        collect_device, prefix, collect_dir: see ``BaseMetric``.
+    """
+    default_prefix = 'knn'
+
+    def __init__(self,
+                 ks: Sequence[int] = (10, 20, 200),
+                 temperature: float = 0.07,
+                 chunk_size: int = 128,
+                 collect_device: str = 'cpu',
+                 prefix: Optional[str] = None,
+                 collect_dir: Optional[str] = None) -> None:
+        super().__init__(collect_device, prefix, collect_dir)
+        self.ks = tuple(ks)
+        self.temperature = temperature
+        self.chunk_size = chunk_size
+        self.bank_feats: Optional[torch.Tensor] = None
+        self.bank_labels: Optional[torch.Tensor] = None
+        self.num_classes: Optional[int] = None
+
+    def set_bank(self, feats: torch.Tensor, labels: torch.Tensor,
+                 num_classes: int) -> None:
+        """Set the ``(N, C)`` bank features and their ``(N,)`` labels."""
+        if len(feats) != len(labels):
+            raise ValueError(f'{len(feats)} bank features but {len(labels)} '
+                             'labels')
+        self.bank_feats = feats
+        self.bank_labels = torch.as_tensor(labels)
+        self.num_classes = int(num_classes)
+
+    def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:
+        """Keep each query sample's feature (a copy, on the CPU) and label."""
+        for sample in data_samples:
+            feat = sample['feat'].detach().to('cpu', copy=True)
+            self.results.append(dict(feat=feat,
+                                     gt_label=int(sample['gt_label'])))
+
+    def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
+        """Run :func:`weighted_knn` on the gathered query results."""
+        if self.bank_feats is None:
+            raise RuntimeError('KNNAccuracy: call set_bank() before '
+                               'evaluate().')
+        return weighted_knn(
+            self.bank_feats, self.bank_labels,
+            torch.stack([r['feat'] for r in results]),
+            torch.as_tensor([r['gt_label'] for r in results]),
+            self.num_classes, self.ks, self.temperature, self.chunk_size)
 
 
 @contextmanager
@@ -293,8 +360,6 @@ def knn_evaluate(model: nn.Module,
         The keys of :func:`weighted_knn` (``'top1_k20'``, ...); with
         ``blocks``, prefixed per block (``'block3/top1_k20'``).
     """
-    from .metrics import KNNAccuracy  # metrics imports this module
-
     names = [''] if blocks is None else [f'block{b}/' for b in blocks]
     metrics = [KNNAccuracy(ks=ks, temperature=temperature) for _ in names]
     bank_feats, bank_labels = extract_features(model, bank_dataloader,

@@ -3,19 +3,9 @@
 **How a teacher stays out of the optimizer.**  :class:`FrozenTeacher` keeps
 its weights as ``nn.Parameter`` with ``requires_grad=False``: DDP then
 ignores them, and ``sync_bn='torch'`` can still convert its BN layers (it
-cannot when the weights are buffers).  MMEngine 0.10.7's
-``DefaultOptimWrapperConstructor`` would still put them in the optimizer:
-without ``paramwise_cfg`` it hands over ``model.parameters()``, with one it
-skips them but logs a warning per tensor.  This module therefore registers
-its own :class:`DefaultOptimWrapperConstructor` in the ``mmssl_kd`` scope.
-Being found first under ``default_scope = 'mmssl_kd'``, it is the default
-of every project config, with nothing to write in the config.  It builds
-exactly what MMEngine's does, except that it leaves out the parameters of
-every :class:`FrozenTeacher` in the model and merges parameter groups
-(:mod:`mmssl_kd.param_groups`).  Without a ``paramwise_cfg``, models
-without a ``FrozenTeacher`` get MMEngine's optimizer unchanged.
-``'mmengine.DefaultOptimWrapperConstructor'`` names the original.  A config
-that picks another ``constructor`` must leave the teacher out itself.
+cannot when the weights are buffers).  The scope's default optimizer
+constructor leaves them out
+(:class:`mmssl_kd.engine.optimizers.DefaultOptimWrapperConstructor`).
 """
 import logging
 import os.path as osp
@@ -26,15 +16,11 @@ import torch
 import torch.nn as nn
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
-from mmengine.optim import DefaultOptimWrapperConstructor as _MMEngineCtor
-from mmengine.optim import OptimWrapper
-from mmengine.registry import OPTIM_WRAPPERS, OPTIMIZERS
 
 from mmssl_kd.compat import load_checkpoint_file
 from mmssl_kd.models.converters import vit_from_timm
 from mmssl_kd.models.utils import to_vector
-from mmssl_kd.param_groups import merge_param_groups, track_origins
-from mmssl_kd.registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS
+from mmssl_kd.registry import MODELS
 
 PrefixMap = Dict[str, Optional[str]]
 
@@ -324,55 +310,3 @@ class FrozenTeacher(BaseModule):
             if self.neck is not None:
                 out = self.neck(out)
             return to_vector(out, 'FrozenTeacher (add a neck that pools it)')
-
-
-@OPTIM_WRAPPER_CONSTRUCTORS.register_module()
-class DefaultOptimWrapperConstructor(_MMEngineCtor):
-    """MMEngine's default constructor, minus the parameters of every
-    :class:`FrozenTeacher` in the model, with one group per distinct
-    setting (see the module docstring).
-
-    Args:
-        optim_wrapper_cfg: MMEngine's, plus ``merge_param_groups`` (bool,
-            default True): merge the groups ``paramwise_cfg`` makes, one
-            per parameter, into one per setting.  The optimizer then keeps
-            ``param_group_origins``: for each group, the positions of its
-            parameters in MMEngine's layout.
-        paramwise_cfg: MMEngine's.
-    """
-
-    def __init__(self, optim_wrapper_cfg: dict,
-                 paramwise_cfg: Optional[dict] = None):
-        optim_wrapper_cfg = dict(optim_wrapper_cfg)
-        self.merge_param_groups = optim_wrapper_cfg.pop('merge_param_groups',
-                                                        True)
-        if not isinstance(self.merge_param_groups, bool):
-            raise TypeError('optim_wrapper.merge_param_groups must be a bool, '
-                            f'got {self.merge_param_groups!r}')
-        super().__init__(optim_wrapper_cfg, paramwise_cfg)
-
-    def add_params(self, params: List[dict], module: nn.Module,
-                   prefix: str = '', is_dcn_module=None) -> None:
-        """MMEngine's ``add_params``; a teacher's subtree adds nothing."""
-        if not isinstance(module, FrozenTeacher):
-            super().add_params(params, module, prefix, is_dcn_module)
-
-    def __call__(self, model: nn.Module) -> OptimWrapper:
-        module = model.module if hasattr(model, 'module') else model
-        origins = None
-        if self.paramwise_cfg:
-            params: list = []
-            self.add_params(params, module)  # MMEngine's, without teachers
-            if self.merge_param_groups:
-                params, origins = merge_param_groups(params)
-        else:
-            frozen = {id(p) for m in module.modules()
-                      if isinstance(m, FrozenTeacher) for p in m.parameters()}
-            params = [p for p in module.parameters() if id(p) not in frozen]
-        optimizer = OPTIMIZERS.build(dict(self.optimizer_cfg, params=params))
-        if origins is not None:
-            track_origins(optimizer, origins)
-        wrapper_cfg = dict(self.optim_wrapper_cfg)
-        wrapper_cfg.setdefault('type', 'OptimWrapper')
-        return OPTIM_WRAPPERS.build(wrapper_cfg,
-                                    default_args=dict(optimizer=optimizer))

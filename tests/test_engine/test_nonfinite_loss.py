@@ -21,7 +21,7 @@ from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 from torch.utils.data import DataLoader
 
-from mmssl_kd.apis import read_scalars
+from mmssl_kd.cli import read_scalars
 from mmssl_kd.compat import load_checkpoint_file
 from mmssl_kd.engine import AmpOptimWrapper, OptimWrapper
 from mmssl_kd.engine.optim_wrappers import nonfinite_weights

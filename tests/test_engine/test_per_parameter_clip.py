@@ -9,7 +9,7 @@ import torch.nn as nn
 from mmengine.optim import OptimWrapperDict
 from mmengine.registry import DefaultScope
 
-from mmssl_kd.apis import load_config
+from mmssl_kd.cli import load_config
 from mmssl_kd.engine import BF16OptimWrapper, OptimWrapper
 from mmssl_kd.engine.optim_wrappers import clip_grad_per_parameter_
 from mmssl_kd.registry import OPTIM_WRAPPER_CONSTRUCTORS

@@ -8,7 +8,7 @@ import pytest
 import torch
 from mmengine.registry import DefaultScope
 
-from mmssl_kd.apis import load_config
+from mmssl_kd.cli import load_config
 from mmssl_kd.registry import PARAM_SCHEDULERS
 
 SEED_IN1K = sorted(glob.glob('configs/seed/*_in1k.py'))

@@ -12,7 +12,7 @@ from mmengine.model import BaseModel
 from mmengine.registry import MODELS, VISBACKENDS
 from mmengine.visualization import LocalVisBackend
 
-from mmssl_kd.apis import resolve_vis_backends
+from mmssl_kd.cli import resolve_vis_backends
 from mmssl_kd.engine import Runner
 
 ROOT = Path(__file__).resolve().parents[2]

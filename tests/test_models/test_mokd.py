@@ -423,7 +423,7 @@ def test_recipes_convert_students_and_teachers_to_syncbn():
     from mmengine.model import convert_sync_batchnorm
     from torch.nn.modules.batchnorm import _BatchNorm
 
-    from mmssl_kd.apis import load_config
+    from mmssl_kd.cli import load_config
     paths = glob.glob('configs/mokd/*.py')
     assert paths
     for path in paths:

@@ -19,9 +19,9 @@ from mmengine.registry import init_default_scope
 from mmssl_kd.compat import (UntrustedCheckpointError, trust_checkpoints,
                              untrust_all)
 from mmssl_kd.models import FrozenTeacher
+from mmssl_kd.engine.optimizers import DefaultOptimWrapperConstructor
 from mmssl_kd.models.backbones import CIFARResNet, TorchvisionBackbone
-from mmssl_kd.models.teachers import (DefaultOptimWrapperConstructor,
-                                      apply_prefix_map)
+from mmssl_kd.models.teachers import apply_prefix_map
 from mmssl_kd.registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS
 
 REPO = Path(__file__).resolve().parents[2]

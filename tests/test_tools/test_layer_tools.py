@@ -9,7 +9,7 @@ import torch
 from mmengine.registry import init_default_scope
 from mmengine.runner import set_random_seed
 
-from mmssl_kd.apis import load_config
+from mmssl_kd.cli import load_config
 
 REPO = Path(__file__).resolve().parents[2]
 PNG_HEADER = b'\x89PNG\r\n\x1a\n'

@@ -1,12 +1,12 @@
 """tools/train.py --smoke, and custom hooks addressed by type in
---cfg-options (mmssl_kd.apis.smoke_config, named_hook_options)."""
+--cfg-options (mmssl_kd.cli.smoke_config, named_hook_options)."""
 from pathlib import Path
 
 import pytest
 from mmengine.config import Config
 
-from mmssl_kd.apis import (SMOKE_BATCH, SMOKE_EVAL_BATCH, SMOKE_ITERS,
-                           load_config, named_hook_options, smoke_config)
+from mmssl_kd.cli import (SMOKE_BATCH, SMOKE_EVAL_BATCH, SMOKE_ITERS,
+                          load_config, named_hook_options, smoke_config)
 from test_tools.test_train_resume import (MOCO_CONFIG, check, start_tool,
                                           write_config)
 

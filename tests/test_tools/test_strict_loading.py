@@ -11,7 +11,7 @@ import pytest
 import torch
 from mmengine.registry import init_default_scope
 
-from mmssl_kd.apis import build_model, load_config, load_model
+from mmssl_kd.cli import build_model, load_config, load_model
 
 REPO = Path(__file__).resolve().parents[2]
 

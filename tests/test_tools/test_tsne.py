@@ -11,7 +11,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import set_random_seed
 from PIL import Image
 
-from mmssl_kd.apis import load_config, load_model
+from mmssl_kd.cli import load_config, load_model
 from mmssl_kd.visualization import DPI
 
 REPO = Path(__file__).resolve().parents[2]

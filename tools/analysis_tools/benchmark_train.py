@@ -15,10 +15,10 @@ own), its optimizer wrapper (``build_optim_wrapper``) and batches of its
 ``train_dataloader``.  The toolbox step is the real
 ``model.train_step(batch, optim_wrapper)``, what training runs, without the
 Runner's hooks (logging, schedulers, checkpoints).  ``--reference`` adds
-the plain-PyTorch step of :mod:`mmssl_kd.reference_steps` (SEED, DoGo,
-DINO) on a copy of the same model, with the same batches.  Each step gets
-``--warmup`` untimed iterations, then ``--iters`` timed ones in blocks of
-``--block``, the two steps' blocks alternating to cancel drift.
+the plain-PyTorch step of ``tools/benchmarks/reference_steps.py`` (SEED,
+DoGo, DINO) on a copy of the same model, with the same batches.  Each step
+gets ``--warmup`` untimed iterations, then ``--iters`` timed ones in blocks
+of ``--block``, the two steps' blocks alternating to cancel drift.
 
 Milliseconds per iteration (median and mean) of each phase:
 
@@ -56,6 +56,7 @@ import argparse
 import functools
 import itertools
 import logging
+import os.path as osp
 import resource
 import statistics
 import sys
@@ -63,6 +64,8 @@ import time
 from typing import Callable, Dict, Iterator, List, NamedTuple, Optional
 
 import mmssl_kd  # noqa: F401  (first: safe checkpoint loader, registries)
+
+# isort: split
 import numpy as np
 import torch
 from mmengine.dataset import Compose, default_collate
@@ -73,11 +76,20 @@ from mmengine.runner import set_random_seed
 from torch import nn
 
 from mmssl_kd.analysis import PartFlops, human, training_flops
-from mmssl_kd.apis import add_config_arguments, load_config, load_model
+from mmssl_kd.cli import add_config_arguments, load_config, load_model
 from mmssl_kd.engine import Runner, speed_up
 from mmssl_kd.registry import MODELS
-from mmssl_kd.reference_steps import (ReferenceStep, build_reference_step,
-                                      optim_wrappers)
+
+# the plain-PyTorch steps: a benchmark's yardstick, so a tool, not package
+_BENCHMARKS = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
+                       'benchmarks')
+if _BENCHMARKS not in sys.path:
+    sys.path.insert(0, _BENCHMARKS)
+from reference_steps import (  # noqa: E402
+    ReferenceStep,
+    build_reference_step,
+    optim_wrappers,
+)
 
 PHASES = ('data', 'prep', 'forward', 'backward', 'optimizer')
 #: Dense bf16 tensor-core peaks (TFLOP/s, NVIDIA's data sheets), by a

@@ -48,9 +48,8 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 import mmssl_kd  # noqa: F401  (registries)
-from mmssl_kd.analysis import (Row, count_params, find_parts, human,
-                               part_rows)
-from mmssl_kd.apis import add_config_arguments, build_model, load_config
+from mmssl_kd.analysis import Row, count_params, find_parts, human, part_rows
+from mmssl_kd.cli import add_config_arguments, build_model, load_config
 
 #: Crop transforms (and their subclasses named after them, such as
 #: ``RandomResizedCropWithBox``) and their size argument: (h, w), but (w, h)

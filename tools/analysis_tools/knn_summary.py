@@ -16,7 +16,7 @@ import re
 import sys
 from typing import Dict, List
 
-from mmssl_kd.apis import read_scalars
+from mmssl_kd.cli import read_scalars
 
 
 def read_knn_rows(work_dir: str) -> List[Dict[str, float]]:

@@ -42,8 +42,11 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 import mmssl_kd  # noqa: F401  (registries, safe checkpoint loader)
-from mmssl_kd.apis import (add_model_comparison_arguments, load_config,
-                           load_model)
+from mmssl_kd.cli import (
+    add_model_comparison_arguments,
+    load_config,
+    load_model,
+)
 from mmssl_kd.evaluation.blocks import block_features, subset_dataloader
 from mmssl_kd.evaluation.knn import _eval_mode
 from mmssl_kd.visualization import add_force_argument, refuse_overwrite
@@ -122,7 +125,7 @@ def model_alignment(cfg: Config, checkpoint: str, split: str,
                     num_per_class: int, batch_size: int, num_workers: int,
                     seed: int, allow_missing: bool = False) -> Curves:
     """:func:`layer_alignment` of the model of ``cfg`` and ``checkpoint``
-    (see :func:`mmssl_kd.apis.load_model` for ``allow_missing``), the
+    (see :func:`mmssl_kd.cli.load_model` for ``allow_missing``), the
     augmentations drawn from generators seeded with ``seed``."""
     init_default_scope(cfg.get('default_scope', 'mmssl_kd'))
     set_random_seed(seed)

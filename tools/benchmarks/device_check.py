@@ -224,8 +224,9 @@ def last_error(log: str) -> str:
 def run_check(args: argparse.Namespace) -> dict:
     """Run check ``args.run_check`` within ``args.budget`` seconds and
     write its results to ``<out>/<check>.json`` as they come."""
-    import mmssl_kd  # noqa: F401  (safe checkpoint loader, registries)
     import torch
+
+    import mmssl_kd  # noqa: F401  (safe checkpoint loader, registries)
     torch.backends.cudnn.benchmark = True  # fixed sizes: autotune once
     recorder = Recorder(osp.join(args.out, f'{args.run_check}.json'))
     ends = time.monotonic() + args.budget
@@ -357,7 +358,7 @@ def time_to_accuracy(recorder: Recorder, name: str, ends: float,
     import torch
     from mmengine.hooks import Hook
 
-    from mmssl_kd.apis import load_config
+    from mmssl_kd.cli import load_config
     from mmssl_kd.engine import Runner
     label, config = TTA[name]
     if args.tiny:
@@ -518,8 +519,8 @@ def assemble(results: Dict[str, dict], env: dict, args, seconds: float
     rows = []
     tput = results.get('throughput', {})
     for row in tput.get('rows', []):
-        rows.append(dict(row, check=f"throughput {'32' if args.tiny else '224'}"
-                                    ' px'))
+        size = '32' if args.tiny else '224'
+        rows.append(dict(row, check=f'throughput {size} px'))
     if tput.get('status', 'ok') != 'ok':
         rows.append(dict(check='throughput', status=tput['status']))
     for name in ('tta-seed', 'tta-mocov3'):

@@ -25,8 +25,12 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 import mmssl_kd  # noqa: F401  (registries, safe checkpoint loader)
-from mmssl_kd.apis import (add_allow_missing_argument, add_config_arguments,
-                           load_config, load_model)
+from mmssl_kd.cli import (
+    add_allow_missing_argument,
+    add_config_arguments,
+    load_config,
+    load_model,
+)
 from mmssl_kd.engine.hooks import KNNHook
 from mmssl_kd.evaluation import knn_evaluate, part_model
 from mmssl_kd.registry import HOOKS

@@ -40,7 +40,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 import mmssl_kd  # noqa: F401  (registries, safe checkpoint loader)
-from mmssl_kd.apis import ConfigOptionsAction, read_scalars
+from mmssl_kd.cli import ConfigOptionsAction, read_scalars
 from mmssl_kd.compat import load_checkpoint_file
 from mmssl_kd.registry import MODELS
 

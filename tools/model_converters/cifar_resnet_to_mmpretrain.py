@@ -20,7 +20,7 @@ from typing import Dict, List, Optional
 
 import torch
 
-from mmssl_kd.apis import add_trust_argument
+from mmssl_kd.cli import add_trust_argument
 from mmssl_kd.compat import load_checkpoint_file, trust_checkpoints
 from mmssl_kd.models.backbones import CIFARResNet
 

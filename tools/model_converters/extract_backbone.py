@@ -34,10 +34,14 @@ from typing import Dict, List, Optional
 
 import torch
 
-from mmssl_kd.apis import add_trust_argument, read_config_text
+from mmssl_kd.cli import add_trust_argument, read_config_text
 from mmssl_kd.compat import load_checkpoint_file, trust_checkpoints
-from mmssl_kd.models.converters import (LAYOUTS, backbone_kind,
-                                       convert_backbone, target_model)
+from mmssl_kd.models.converters import (
+    LAYOUTS,
+    backbone_kind,
+    convert_backbone,
+    target_model,
+)
 
 
 def extract(state_dict: Dict[str, torch.Tensor],

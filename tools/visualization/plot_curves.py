@@ -21,7 +21,7 @@ import matplotlib
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 
-from mmssl_kd.apis import read_scalars  # noqa: E402
+from mmssl_kd.cli import read_scalars  # noqa: E402
 
 DEFAULT_KEYS = ('loss', 'teacher_temp', 'lr', 'top1_k20')
 

@@ -38,11 +38,16 @@ from typing import List, Optional
 from matplotlib.figure import Figure
 
 import mmssl_kd  # noqa: F401  (registries, safe checkpoint loader)
-from mmssl_kd.apis import add_model_comparison_arguments
-from mmssl_kd.visualization import (DPI, add_embedding_arguments,
-                                    check_packages, compare_features,
-                                    embed_and_score, plot_grid,
-                                    refuse_overwrite)
+from mmssl_kd.cli import add_model_comparison_arguments
+from mmssl_kd.visualization import (
+    DPI,
+    add_embedding_arguments,
+    check_packages,
+    compare_features,
+    embed_and_score,
+    plot_grid,
+    refuse_overwrite,
+)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

@@ -1,6 +1,9 @@
-"""``ColorJitter`` that works with numpy 2 and ``hue > 0`` (stack.md item 3)."""
+"""``ColorJitter`` that works with numpy 2 and ``hue > 0`` (stack.md
+item 3)."""
 import mmcv
-from mmpretrain.datasets.transforms import ColorJitter as _MMPretrainColorJitter
+from mmpretrain.datasets.transforms import (
+    ColorJitter as _MMPretrainColorJitter,
+)
 
 from mmssl_kd.compat import adjust_hue
 from mmssl_kd.registry import TRANSFORMS

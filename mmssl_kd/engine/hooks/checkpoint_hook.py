@@ -10,7 +10,7 @@ then fails on the half-written file that ``last_checkpoint`` names.
 :class:`CheckpointHook` is registered under MMEngine's name in the
 ``mmssl_kd`` scope, so every config that names ``'CheckpointHook'`` (and
 the Runner's default one) gets it with nothing to write, as the project's
-``DefaultOptimWrapperConstructor`` does (:mod:`mmssl_kd.models.teachers`).
+``DefaultOptimWrapperConstructor`` does (:mod:`mmssl_kd.engine.optimizers`).
 A hook rather than a patched ``save_checkpoint``: the order of save, record
 and delete is the hook's business, and it is the one place that knows all
 three; MMEngine's module-level functions stay untouched.
@@ -47,8 +47,10 @@ from mmengine.optim import OptimWrapper, OptimWrapperDict
 
 from mmssl_kd.compat import UntrustedCheckpointError, load_checkpoint_file
 from mmssl_kd.engine.optim_wrappers import raise_if_nonfinite_weights
-from mmssl_kd.param_groups import (ParamGroupLayoutError,
-                                   regroup_scheduler_states)
+from mmssl_kd.param_groups import (
+    ParamGroupLayoutError,
+    regroup_scheduler_states,
+)
 from mmssl_kd.registry import HOOKS
 
 #: Names of the checkpoints the hook writes (``filename_tmpl`` default).

@@ -149,8 +149,10 @@ class KNNHook(Hook):
             for block in self.blocks or [None]:
                 prefix = '' if block is None else f'block{block}/'
                 self._log(runner, when, step, part, block, {
-                    key[len(prefix):]: value for key, value in results.items()
-                    if key.startswith(prefix) and '/' not in key[len(prefix):]})
+                    key[len(prefix):]: value
+                    for key, value in results.items()
+                    if key.startswith(prefix)
+                    and '/' not in key[len(prefix):]})
 
     def _log(self, runner, when: str, step: int, part: str,
              block: Optional[int], results: dict) -> None:

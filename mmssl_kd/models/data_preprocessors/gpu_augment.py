@@ -13,8 +13,7 @@ device (kornia's took thousands, and read values back to the host).
 """
 import math
 import numbers
-from typing import (Callable, Dict, List, Optional, Sequence, Tuple,
-                    Union)
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor, nn

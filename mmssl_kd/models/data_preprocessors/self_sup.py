@@ -11,7 +11,8 @@ from typing import List, Optional, Sequence, Union
 
 import torch
 from mmpretrain.models.utils.data_preprocessor import (
-    SelfSupDataPreprocessor as _MMPretrainSelfSupDataPreprocessor)
+    SelfSupDataPreprocessor as _MMPretrainSelfSupDataPreprocessor,
+)
 
 from mmssl_kd.registry import MODELS
 

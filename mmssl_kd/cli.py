@@ -23,8 +23,11 @@ from mmengine.runner import Runner
 from torch import nn
 from torch.utils.data import DataLoader
 
-from mmssl_kd.compat import (check_config_file, load_checkpoint_file,
-                             trust_checkpoints)
+from mmssl_kd.compat import (
+    check_config_file,
+    load_checkpoint_file,
+    trust_checkpoints,
+)
 
 #: Top-level config keys read outside ``Runner.__init__``'s arguments: by
 #: the Runner from the config itself, and by this project.
