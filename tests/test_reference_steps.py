@@ -5,11 +5,11 @@ import itertools
 
 import pytest
 import torch
+from _helpers.configs import CONFIG_DIR, tiny_config
 from mmengine.logging import MessageHub
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner, set_random_seed
-from test_configs import CONFIG_DIR, tiny_config
 from torch import nn
 
 from mmssl_kd.apis import load_model
