@@ -250,7 +250,7 @@ def test_vit_and_its_teacher_export_as_plain_backbones(part):
     same features."""
     import importlib.util
     from pathlib import Path
-    tool_path = Path(__file__).resolve().parents[2] / \
+    tool_path = Path(__file__).resolve().parents[3] / \
         'tools/model_converters/extract_backbone.py'
     spec = importlib.util.spec_from_file_location('extract_backbone',
                                                   tool_path)

@@ -23,7 +23,7 @@ from mmssl_kd.engine.hooks.collapse_monitor_hook import (embedding_std,
 from mmssl_kd.models.losses import DINOLoss, SimilarityDistillationLoss
 from mmssl_kd.registry import HOOKS
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 DINO_DEMO = REPO / 'configs' / 'selfsup' / \
     'dino_vit-mini-p4_1xb256-coslr-5e_cifar10-demo.py'
 DIM, K, BATCH = 32, 16, 8

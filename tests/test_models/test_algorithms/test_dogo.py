@@ -299,7 +299,7 @@ def test_first_peer_starts_where_its_baseline_does():
     built from a copy of the random state)."""
     from mmengine.config import Config
     from mmengine.logging import MMLogger
-    configs = Path(__file__).resolve().parents[2] / 'configs' / 'dogo'
+    configs = Path(__file__).resolve().parents[3] / 'configs' / 'dogo'
     params = []
     for name in ('dogo_resnet20-cifar_resnet56-cifar_1xb256-adam-1e_cifar10'
                  '-demo.py', 'simclr_resnet20-cifar_1xb256-adam-1e_cifar10'
