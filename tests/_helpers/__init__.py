@@ -6,4 +6,6 @@
 - ``loops``: a noisy dataset, a dropout model and its dataloaders.
 - ``optimizers``: a two-part model for the parts optimizer constructor.
 - ``dist``: gloo process groups (see the ``gloo`` fixture, conftest.py).
+- ``losses``: how a test gives a loss its teacher temperature (one call
+  site to adapt when schedules are passed in as arguments).
 """
