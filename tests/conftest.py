@@ -7,6 +7,8 @@ import cv2
 import numpy as np
 import pytest
 import torch
+import torch.distributed as dist
+from _helpers.dist import Gloo
 from mmengine.logging import MessageHub
 
 import mmssl_kd  # noqa: F401  (registries, safe checkpoint loader)
@@ -35,11 +37,18 @@ def tiny_image_folder(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def dist_init_method(tmp_path) -> str:
-    """``init_method`` of a gloo test's process group: a rendezvous file of
-    this test alone.  (A TCP port picked here could be taken by another
-    suite on the machine before the group binds it.)"""
-    return f'file://{tmp_path / "dist_rendezvous"}'
+def gloo(tmp_path):
+    """gloo process groups of this test, meeting in a rendezvous file under
+    its ``tmp_path`` (a TCP port picked here could be taken by another
+    suite on the machine before the group binds it):
+    ``gloo.spawn(worker, *args, world_size=2)`` runs the module-level
+    ``worker(rank, *args)`` in that many processes, each a rank of one
+    group; ``with gloo.group():`` makes this process a group of one.  Each
+    group is destroyed after its worker or block (and after the test, if
+    one is left)."""
+    yield Gloo(f'file://{tmp_path / "dist_rendezvous"}')
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 @pytest.fixture(scope='module')

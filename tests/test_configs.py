@@ -2,32 +2,24 @@
 two iterations on CPU with tiny data (data settings overridden, the model
 never)."""
 import math
-import os.path as osp
 import re
 from pathlib import Path
 from typing import Dict, List
 
 import pytest
-import torch
 import yaml
+from _helpers.configs import CONFIG_DIR, tiny_config, train_losses
 from mmengine.config import Config
-from mmengine.hooks import Hook
 
 from mmssl_kd.compat import check_config_file
-from mmssl_kd.engine import Runner
 from mmssl_kd.registry import MODELS
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / 'configs'
 ALL_FILES = sorted(CONFIG_DIR.rglob('*.py'))
 # mmdet-scope COCO configs: tests/test_benchmarks/test_detection_smoke.py
 DETECTION = CONFIG_DIR / 'benchmarks' / 'detection'
 RECIPES = [p for p in ALL_FILES
            if '_base_' not in p.relative_to(CONFIG_DIR).parts
            and not p.is_relative_to(DETECTION)]
-
-MAX_SIZE = 64  # cap on crop / resize sizes, px
-BATCH = 2
-
 
 def _ids(paths):
     return [str(p.relative_to(CONFIG_DIR)) for p in paths]
@@ -117,159 +109,7 @@ def test_metafiles_name_student_and_teacher():
 
 
 # --------------------------------------------------------------------------
-# two training iterations
-
-
-def _cap_sizes(obj):
-    """Cap every ``scale``/``crop_size`` in a pipeline at MAX_SIZE px."""
-    if isinstance(obj, dict):
-        for key, value in obj.items():
-            if key in ('scale', 'crop_size'):
-                if isinstance(value, int):
-                    obj[key] = min(value, MAX_SIZE)
-                elif isinstance(value, (tuple, list)):
-                    obj[key] = type(value)(min(v, MAX_SIZE) for v in value)
-            else:
-                _cap_sizes(value)
-    elif isinstance(obj, (list, tuple)):
-        for item in obj:
-            _cap_sizes(item)
-
-
-def _tiny_dataloader(loader: dict, root: Path, split: str,
-                     **dataset_kwargs) -> None:
-    loader.update(batch_size=BATCH, num_workers=0, persistent_workers=False,
-                  pin_memory=False)
-    dataset = loader.dataset
-    if dataset.type == 'DeviceImageDataset':  # its source lists the images
-        dataset = dataset.source
-    assert dataset.type == 'ImageFolder', (
-        f'{dataset.type}: teach this test to point it at the tiny image '
-        'folder')
-    dataset.pop('subset_file', None)  # names images of the real data
-    dataset.update(data_root=str(root), split=split, **dataset_kwargs)
-    _cap_sizes(dataset.get('pipeline', []))
-
-
-def _tiny_schedulers(schedulers) -> list:
-    """Each scheduler of a list gets one of the two iterations."""
-    if isinstance(schedulers, dict):
-        schedulers = [schedulers]
-    for i, sched in enumerate(schedulers):
-        sched.pop('convert_to_iter_based', None)
-        sched.update(by_epoch=False, begin=i, end=i + 1)
-        if 'T_max' in sched:
-            sched.T_max = 1
-    return schedulers
-
-
-def _tiny_schedule(cfg) -> None:
-    """Two iterations; each scheduler (of each optimizer) gets one."""
-    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=2)
-    schedulers = cfg.param_scheduler
-    if isinstance(schedulers, dict) and 'type' not in schedulers:
-        cfg.param_scheduler = {part: _tiny_schedulers(s)
-                               for part, s in schedulers.items()}
-    else:
-        cfg.param_scheduler = _tiny_schedulers(schedulers)
-    cfg.log_processor = dict(cfg.get('log_processor', {}), by_epoch=False)
-
-
-def _seeded_build(cfg: dict) -> torch.nn.Module:
-    """``MODELS.build(cfg)`` with seed 0, the global RNG left as it was:
-    the same stand-in weights in every run (two runs compared with each
-    other must not differ by their random teachers)."""
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        return MODELS.build(cfg)
-
-
-def _provide_teacher_weights(cfg, tmp_path: Path) -> None:
-    """Point a teacher whose weight file is absent (ImageNet teachers,
-    teachers the project's own recipes train, a checkout without the
-    shared weights) at a file written here: a seeded random teacher saved
-    in the key layout that the config's ``prefix_map`` reads, so the
-    config's loading path runs unchanged."""
-    teacher = cfg.model.get('teacher')
-    if not teacher or not teacher.get('checkpoint') or \
-            osp.isfile(teacher.checkpoint):
-        return
-    state = _seeded_build(dict(teacher, checkpoint=None)).state_dict()
-    inverse = {new: old for old, new in
-               (teacher.get('prefix_map') or {}).items() if new is not None}
-    news = sorted(inverse, key=len, reverse=True)
-    saved = {}
-    for key, value in state.items():
-        new = next((n for n in news if key.startswith(n)), None)
-        saved[key if new is None else inverse[new] + key[len(new):]] = value
-    path = tmp_path / 'teacher.pth'
-    torch.save({'state_dict': saved}, path)
-    cfg.model.teacher.checkpoint = str(path)
-
-
-def _provide_pretrained_backbone(cfg, tmp_path: Path) -> None:
-    """Point a benchmark backbone's absent ``Pretrained`` checkpoint (a
-    pre-training run's output) at a random one in the same key layout."""
-    init = (cfg.model.get('backbone') or {}).get('init_cfg') or {}
-    if init.get('type') != 'Pretrained' or osp.isfile(init['checkpoint']):
-        return
-    backbone = _seeded_build(dict(cfg.model.backbone, init_cfg=None))
-    prefix = init.get('prefix', '')
-    path = tmp_path / 'pretrained.pth'
-    torch.save({'state_dict': {prefix + k: v for k, v in
-                               backbone.state_dict().items()}}, path)
-    cfg.model.backbone.init_cfg.checkpoint = str(path)
-
-
-class _LossRecorder(Hook):
-    """Every logged loss term (and the total) of each training iteration."""
-
-    def __init__(self):
-        self.losses: List[Dict[str, float]] = []
-
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
-                         outputs=None):
-        self.losses.append({k: float(v.detach()) for k, v in outputs.items()
-                            if k.startswith('loss')})
-
-
-def tiny_config(path: Path, data_root: Path, work_dir: Path,
-                iters: int = 2) -> Config:
-    """The recipe at ``path`` with its data at ``data_root`` (tiny batches
-    and images), ``iters`` iterations, absent weight files replaced by
-    random ones in their layout, and no checkpoints."""
-    cfg = Config.fromfile(str(path))
-    _tiny_dataloader(cfg.train_dataloader, data_root, 'train')
-    for key in ('val_dataloader', 'test_dataloader'):
-        if cfg.get(key):
-            _tiny_dataloader(cfg[key], data_root, 'test')
-    knn_hooks = [h for h in cfg.get('custom_hooks', [])
-                 if h.get('type') == 'KNNHook']
-    for hook in knn_hooks:  # one image per class: one batch each
-        _tiny_dataloader(hook.bank_dataloader, data_root, 'train',
-                         num_per_class=1)
-        _tiny_dataloader(hook.query_dataloader, data_root, 'test',
-                         num_per_class=1)
-    _tiny_schedule(cfg)
-    cfg.train_cfg.max_iters = iters
-    work_dir.mkdir(parents=True, exist_ok=True)  # stand-in weights go here
-    _provide_teacher_weights(cfg, work_dir)
-    _provide_pretrained_backbone(cfg, work_dir)
-    cfg.default_hooks.checkpoint = None  # nothing to keep from two steps
-    cfg.work_dir = str(work_dir)
-    cfg.launcher = 'none'
-    return cfg
-
-
-def train_losses(cfg: Config) -> List[Dict[str, float]]:
-    """Train ``cfg``; the loss terms of every iteration."""
-    runner = Runner.from_cfg(cfg)
-    recorder = _LossRecorder()
-    runner.register_hook(recorder, priority='LOWEST')
-    runner.train()
-    assert runner.iter == cfg.train_cfg.max_iters
-    return recorder.losses
-
+# two training iterations (tiny_config: tests/_helpers/configs.py)
 
 # A low-data recipe differs from its full-data one only by its subset file,
 # which this test removes: its two iterations repeat that recipe's, so they

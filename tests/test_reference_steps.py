@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from _helpers.configs import CONFIG_DIR, tiny_config
 from mmengine.logging import MessageHub
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner, set_random_seed
-from test_configs import CONFIG_DIR, tiny_config
 from torch import nn
 
 from mmssl_kd.cli import load_model

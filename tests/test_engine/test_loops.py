@@ -3,52 +3,23 @@ augmentations, which depend on the sample and not on the data workers, and
 a run stopped at the end of an epoch or inside one and resumed ends exactly
 as the uninterrupted run."""
 import pickle
-import random
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
-import numpy as np
 import pytest
 import torch
-import torch.nn as nn
+from _helpers.loops import BATCH, LOADERS, SAMPLES, Dropping, dataloader
 from mmengine.dataset import DefaultSampler
 from mmengine.hooks import Hook
-from mmengine.model import BaseModel
 from mmengine.registry import DefaultScope
 from mmengine.runner import EpochBasedTrainLoop as MMEngineLoop
-from torch.utils.data import DataLoader, Dataset
 
 from mmssl_kd.engine import EpochBasedTrainLoop, Runner
 from mmssl_kd.engine.loops import ResumableSampler, SampleIndex
 from mmssl_kd.registry import LOOPS
 
-SAMPLES, BATCH, EPOCHS = 8, 2, 2
+EPOCHS = 2
 PER_EPOCH = SAMPLES // BATCH
-
-
-class Noisy(Dataset):
-    """Samples drawn from Python's, NumPy's and torch's generators, as
-    augmentations draw: ``[index, random, numpy, torch]``."""
-
-    def __len__(self) -> int:
-        return SAMPLES
-
-    def __getitem__(self, index: int) -> dict:
-        return dict(inputs=torch.tensor([
-            float(index), random.random(), np.random.rand(),
-            torch.rand(()).item()], dtype=torch.float64))
-
-
-class Dropping(BaseModel):
-    """A linear layer behind dropout: the step draws in the main process."""
-
-    def __init__(self):
-        super().__init__()
-        self.dropout = nn.Dropout(0.5)
-        self.linear = nn.Linear(4, 2, dtype=torch.float64)
-
-    def forward(self, inputs, data_samples=None, mode='tensor'):
-        return dict(loss=self.linear(self.dropout(inputs)).pow(2).mean())
 
 
 class Record(Hook):
@@ -70,22 +41,6 @@ class Record(Hook):
 
 class Stopped(Exception):
     pass
-
-
-# (num_workers, persistent_workers); 'prebuilt': a DataLoader object, which
-# the loop cannot wrap, shuffling with torch's RandomSampler
-LOADERS = {'main': (0, False), 'persistent': (2, True),
-           'restarted': (2, False), 'prebuilt': None}
-
-
-def dataloader(kind: str, batch_size: int = BATCH):
-    if LOADERS[kind] is None:
-        return DataLoader(Noisy(), batch_size=batch_size, shuffle=True)
-    workers, persistent = LOADERS[kind]
-    return dict(dataset=Noisy(), batch_size=batch_size, num_workers=workers,
-                persistent_workers=persistent,
-                sampler=dict(type='DefaultSampler', shuffle=True),
-                collate_fn=dict(type='default_collate'))
 
 
 class Run(NamedTuple):

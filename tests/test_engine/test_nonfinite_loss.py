@@ -10,8 +10,6 @@ from typing import Dict
 
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 import torch.nn as nn
 from mmengine.hooks import Hook
 from mmengine.logging import MessageHub
@@ -282,26 +280,19 @@ def test_checkpoint_refuses_nonfinite_weights(tmp_path, mode):
         tmp_path / 'iter_2.pth')
 
 
-def nonfinite_weights_worker(rank: int, init_method: str,
-                             out_dir: Path) -> None:
-    dist.init_process_group('gloo', init_method=init_method,
-                            rank=rank, world_size=2)
-    try:
-        model = encoder()
-        if rank == 1:  # only this process diverged
-            with torch.no_grad():
-                model[0].running_var[1] = NAN
-        torch.save(nonfinite_weights(model), out_dir / f'rank{rank}.pt')
-    finally:
-        dist.destroy_process_group()
+def nonfinite_weights_worker(rank: int, out_dir: Path) -> None:
+    model = encoder()
+    if rank == 1:  # only this process diverged
+        with torch.no_grad():
+            model[0].running_var[1] = NAN
+    torch.save(nonfinite_weights(model), out_dir / f'rank{rank}.pt')
 
 
 def test_nonfinite_weights_agree_across_processes(tmp_path,
-                                                  dist_init_method):
+                                                  gloo):
     """Every process gets the same answer (so all stop together), even when
     only one holds the NaN."""
-    mp.spawn(nonfinite_weights_worker, args=(dist_init_method, tmp_path),
-             nprocs=2)
+    gloo.spawn(nonfinite_weights_worker, tmp_path, world_size=2)
     for rank in range(2):
         assert torch.load(tmp_path / f'rank{rank}.pt') == ['0.running_var']
     assert nonfinite_weights(encoder()) == []

@@ -2,21 +2,12 @@
 model's ``optim_parts``, with shared defaults and clear errors."""
 import pytest
 import torch.nn as nn
+from _helpers.optimizers import TwoParts
 from mmengine.optim import OptimWrapperDict
 from mmengine.registry import DefaultScope
 
 from mmssl_kd.engine import PartsOptimWrapperConstructor
 from mmssl_kd.registry import OPTIM_WRAPPER_CONSTRUCTORS
-
-
-class TwoParts(nn.Module):
-    optim_parts = {'model1': None, 'model2': 'peer'}
-
-    def __init__(self):
-        super().__init__()
-        self.backbone = nn.Linear(3, 4)
-        self.neck = nn.BatchNorm1d(4)
-        self.peer = nn.Sequential(nn.Linear(3, 5), nn.BatchNorm1d(5))
 
 
 def adam(lr):

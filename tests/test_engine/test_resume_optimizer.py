@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from _helpers.loops import Dropping, dataloader
 from mmengine.optim import OptimWrapper, OptimWrapperDict
-from test_engine.test_loops import Dropping, dataloader
 
 from mmssl_kd.compat import load_checkpoint_file
 from mmssl_kd.engine import Runner

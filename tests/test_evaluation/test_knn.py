@@ -284,12 +284,8 @@ def test_knn_evaluate_blocks_from_one_pass():
                      image_loader(query_images, query_labels), blocks=(3, ))
 
 
-def _dist_worker(rank, init_method, out_dir):
-    import torch.distributed as torch_dist
+def _dist_worker(rank, out_dir):
     from mmengine.dataset import DefaultSampler
-    torch_dist.init_process_group(
-        'gloo', init_method=init_method, rank=rank,
-        world_size=2)
     gen = torch.Generator().manual_seed(5)
     images = torch.rand(7, 3, 2, 2, generator=gen)
     labels = torch.arange(7) % 5
@@ -304,13 +300,11 @@ def _dist_worker(rank, init_method, out_dir):
     feats = extract_features(model, loader())
     res = knn_evaluate(model, loader(), loader(), ks=(1, 3), temperature=0.1)
     torch.save(dict(feats=feats, res=res), out_dir / f'rank{rank}.pth')
-    torch_dist.destroy_process_group()
 
 
 @pytest.mark.slow  # two spawned processes import the stack: ~20 s
-def test_distributed_gather_keeps_dataset_order(tmp_path, dist_init_method):
-    import torch.multiprocessing as mp
-    mp.spawn(_dist_worker, args=(dist_init_method, tmp_path), nprocs=2)
+def test_distributed_gather_keeps_dataset_order(tmp_path, gloo):
+    gloo.spawn(_dist_worker, tmp_path, world_size=2)
     rank0, rank1 = (torch.load(tmp_path / f'rank{r}.pth') for r in (0, 1))
     gen = torch.Generator().manual_seed(5)
     images = torch.rand(7, 3, 2, 2, generator=gen)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_configs import CONFIG_DIR, tiny_config
+from _helpers.configs import CONFIG_DIR, tiny_config
 
 REPO = Path(__file__).resolve().parents[2]
 spec = importlib.util.spec_from_file_location(

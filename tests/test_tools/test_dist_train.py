@@ -8,9 +8,9 @@ import sys
 
 import pytest
 import torch
+from _helpers.tools import MOCO_CONFIG, REPO, write_config
 
 from mmssl_kd.compat import load_checkpoint_file
-from test_tools.test_train_resume import MOCO_CONFIG, REPO, write_config
 
 
 def free_port() -> int:

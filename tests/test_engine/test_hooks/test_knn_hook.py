@@ -19,7 +19,7 @@ from mmssl_kd.engine import Runner as ProjectRunner
 from mmssl_kd.evaluation import knn_evaluate
 from mmssl_kd.registry import MODELS
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 TOOL = REPO / 'tools' / 'benchmarks' / 'knn.py'
 
 

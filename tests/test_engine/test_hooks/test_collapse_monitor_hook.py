@@ -9,7 +9,6 @@ from typing import List
 
 import pytest
 import torch
-import torch.distributed as dist
 import torch.nn as nn
 from mmengine.config import Config
 from mmengine.logging import MessageHub, MMLogger
@@ -23,7 +22,7 @@ from mmssl_kd.engine.hooks.collapse_monitor_hook import (embedding_std,
 from mmssl_kd.models.losses import DINOLoss, SimilarityDistillationLoss
 from mmssl_kd.registry import HOOKS
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 DINO_DEMO = REPO / 'configs' / 'selfsup' / \
     'dino_vit-mini-p4_1xb256-coslr-5e_cifar10-demo.py'
 DIM, K, BATCH = 32, 16, 8
@@ -167,11 +166,9 @@ def test_model_without_the_module(runner):
         CollapseMonitorHook().before_train(runner)
 
 
-def test_unwraps_ddp(runner, dist_init_method):
+def test_unwraps_ddp(runner, gloo):
     """Under DDP the hook watches the wrapped model's ``neck``."""
-    dist.init_process_group('gloo', init_method=dist_init_method,
-                            rank=0, world_size=1)
-    try:
+    with gloo.group():
         model = TinyModel(torch.randn(BATCH, DIM), healthy_teacher())
         model.neck = nn.Linear(DIM, DIM)  # DDP needs a trained parameter
         runner.model = MMDistributedDataParallel(model)
@@ -182,8 +179,6 @@ def test_unwraps_ddp(runner, dist_init_method):
         hook.after_train_iter(runner, 0)
         assert runner.message_hub.get_scalar('train/collapse/std').current() \
             == pytest.approx(embedding_std(model.neck(model.embedding)))
-    finally:
-        dist.destroy_process_group()
 
 
 def test_two_iterations_of_dino(tiny_image_folder, tmp_path):

@@ -29,7 +29,7 @@ from mmssl_kd.compat import load_checkpoint_file
 from mmssl_kd.engine.hooks import (CheckpointHook, checkpoint_hook,
                                    find_resumable_checkpoint)
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 DEMO = REPO / 'configs' / 'selfsup' / \
     'mocov3_resnet20-cifar_1xb256-coslr-1e_cifar10-demo.py'
 

@@ -7,7 +7,6 @@ import copy
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 from mmengine.registry import DefaultScope, init_default_scope
 
 from mmssl_kd.registry import MODELS
@@ -87,22 +86,17 @@ def two_views():
     return [torch.randn(8, 3, 32, 32, generator=gen) for _ in range(2)]
 
 
-def mocov3_worker(rank, init_method, out_dir):
-    dist.init_process_group('gloo', init_method=init_method,
-                            rank=rank, world_size=WORLD)
-    try:
-        views = [v.chunk(WORLD)[rank] for v in two_views()]
-        torch.save(mocov3_step(mocov3(), views), out_dir / f'rank{rank}.pt')
-    finally:
-        dist.destroy_process_group()
+def mocov3_worker(rank, out_dir):
+    views = [v.chunk(WORLD)[rank] for v in two_views()]
+    torch.save(mocov3_step(mocov3(), views), out_dir / f'rank{rank}.pt')
 
 
 def test_mocov3_on_two_gloo_ranks_matches_one_process(tmp_path,
-                                                      dist_init_method):
+                                                      gloo):
     """MoCo v3 gathers the momentum keys of every rank: half the batch per
     rank gives the one-process loss and gradient, and the same momentum
     encoder on both ranks."""
-    mp.spawn(mocov3_worker, args=(dist_init_method, tmp_path), nprocs=WORLD)
+    gloo.spawn(mocov3_worker, tmp_path, world_size=WORLD)
     ref = mocov3_step(mocov3(), two_views())
     assert ref['grads'] and not any(n.startswith('momentum_encoder')
                                     for n in ref['grads'])

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.optim import OptimWrapper, OptimWrapperDict
@@ -299,7 +298,7 @@ def test_first_peer_starts_where_its_baseline_does():
     built from a copy of the random state)."""
     from mmengine.config import Config
     from mmengine.logging import MMLogger
-    configs = Path(__file__).resolve().parents[2] / 'configs' / 'dogo'
+    configs = Path(__file__).resolve().parents[3] / 'configs' / 'dogo'
     params = []
     for name in ('dogo_resnet20-cifar_resnet56-cifar_1xb256-adam-1e_cifar10'
                  '-demo.py', 'simclr_resnet20-cifar_1xb256-adam-1e_cifar10'
@@ -358,21 +357,16 @@ def problem():
             torch.randn(5, 4, generator=gen))
 
 
-def worker(rank, init_method, out_dir):
-    dist.init_process_group('gloo', init_method=init_method,
-                            rank=rank, world_size=WORLD)
-    try:
-        x1, x2, weight = problem()
-        result = ntxent_loss_and_grad(x1.chunk(WORLD)[rank],
-                                      x2.chunk(WORLD)[rank], weight)
-        torch.save(result, out_dir / f'rank{rank}.pt')
-    finally:
-        dist.destroy_process_group()
+def worker(rank, out_dir):
+    x1, x2, weight = problem()
+    result = ntxent_loss_and_grad(x1.chunk(WORLD)[rank],
+                                  x2.chunk(WORLD)[rank], weight)
+    torch.save(result, out_dir / f'rank{rank}.pt')
 
 
 
-def test_two_process_ntxent_matches_single_process(tmp_path, dist_init_method):
-    mp.spawn(worker, args=(dist_init_method, tmp_path), nprocs=WORLD)
+def test_two_process_ntxent_matches_single_process(tmp_path, gloo):
+    gloo.spawn(worker, tmp_path, world_size=WORLD)
     ref_loss, ref_grad = ntxent_loss_and_grad(*problem())
     for rank in range(WORLD):
         loss, grad = torch.load(tmp_path / f'rank{rank}.pt')
@@ -380,33 +374,27 @@ def test_two_process_ntxent_matches_single_process(tmp_path, dist_init_method):
         torch.testing.assert_close(grad, ref_grad, rtol=1e-5, atol=1e-6)
 
 
-def separate_ddp_worker(rank, init_method, out_dir):
+def separate_ddp_worker(rank, out_dir):
     """Two train steps of DoGo (a SimSiam peer: predictor too) under
     MMSeparateDistributedDataParallel, different images on each rank."""
     from mmengine.model import MMSeparateDistributedDataParallel
-    dist.init_process_group('gloo', init_method=init_method,
-                            rank=rank, world_size=WORLD)
-    try:
-        model = build(model1=simsiam_cfg(8), model2=peer_cfg(12))
-        wrapped = MMSeparateDistributedDataParallel(model)
-        wrappers = sgd_wrappers(model)
-        for step in range(2):
-            data = dict(inputs=views(seed=10 * step + rank),
-                        data_samples=None)
-            log_vars = wrapped.train_step(data, wrappers)
-        params = {name.replace('.module.', '.'): p.detach()
-                  for name, p in model.named_parameters()}
-        torch.save(dict(params=params, loss=log_vars['loss']),
-                   out_dir / f'rank{rank}.pt')
-    finally:
-        dist.destroy_process_group()
+    model = build(model1=simsiam_cfg(8), model2=peer_cfg(12))
+    wrapped = MMSeparateDistributedDataParallel(model)
+    wrappers = sgd_wrappers(model)
+    for step in range(2):
+        data = dict(inputs=views(seed=10 * step + rank),
+                    data_samples=None)
+        log_vars = wrapped.train_step(data, wrappers)
+    params = {name.replace('.module.', '.'): p.detach()
+              for name, p in model.named_parameters()}
+    torch.save(dict(params=params, loss=log_vars['loss']),
+               out_dir / f'rank{rank}.pt')
 
 
-def test_separate_ddp_keeps_both_peers_in_sync(tmp_path, dist_init_method):
+def test_separate_ddp_keeps_both_peers_in_sync(tmp_path, gloo):
     """Each peer's own DDP wrapper averages its gradients: after steps on
     different images the ranks hold identical parameters, which moved."""
-    mp.spawn(separate_ddp_worker, args=(dist_init_method, tmp_path),
-             nprocs=WORLD)
+    gloo.spawn(separate_ddp_worker, tmp_path, world_size=WORLD)
     results = [torch.load(tmp_path / f'rank{r}.pt') for r in range(WORLD)]
     assert results[0]['loss'] != results[1]['loss']  # different data
     start = dict(build(model1=simsiam_cfg(8),

@@ -9,7 +9,6 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.distributed as dist
-import torch.multiprocessing as mp
 import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
@@ -374,24 +373,19 @@ def two_steps(model: SEED, x: torch.Tensor) -> list:
     return steps
 
 
-def gloo_worker(rank, init_method, out_dir):
-    dist.init_process_group('gloo', init_method=init_method,
-                            rank=rank, world_size=WORLD)
-    try:
-        model = build(teacher_temp=0.1)
-        model.eval()  # BN on running statistics: samples independent
-        local = images().chunk(WORLD)[rank]
-        torch.save(two_steps(model, local), out_dir / f'rank{rank}.pt')
-    finally:
-        dist.destroy_process_group()
+def gloo_worker(rank, out_dir):
+    model = build(teacher_temp=0.1)
+    model.eval()  # BN on running statistics: samples independent
+    local = images().chunk(WORLD)[rank]
+    torch.save(two_steps(model, local), out_dir / f'rank{rank}.pt')
 
 
 def test_two_process_loss_gradient_and_queue_match_single_process(
-        tmp_path, dist_init_method):
+        tmp_path, gloo):
     """Half the batch on each of two gloo ranks: the same loss and student
     gradient as one process with the whole batch, and the same queue (the
     gathered teacher embeddings in rank order) on every rank."""
-    mp.spawn(gloo_worker, args=(dist_init_method, tmp_path), nprocs=WORLD)
+    gloo.spawn(gloo_worker, tmp_path, world_size=WORLD)
     model = build(teacher_temp=0.1)
     model.eval()
     reference = two_steps(model, images())

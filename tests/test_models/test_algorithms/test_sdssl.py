@@ -6,7 +6,6 @@ import math
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 import torch.nn.functional as F
 from mmengine.logging import MessageHub
 from mmengine.registry import DefaultScope
@@ -408,21 +407,16 @@ def problem():
         [torch.randn(5, 4, generator=gen)]
 
 
-def worker(rank, init_method, out_dir):
-    dist.init_process_group('gloo', init_method=init_method,
-                            rank=rank, world_size=WORLD)
-    try:
-        *tensors, weight = problem()
-        local = [t.chunk(WORLD)[rank] for t in tensors]
-        torch.save(gathered_losses(*local, weight),
-                   out_dir / f'rank{rank}.pt')
-    finally:
-        dist.destroy_process_group()
+def worker(rank, out_dir):
+    *tensors, weight = problem()
+    local = [t.chunk(WORLD)[rank] for t in tensors]
+    torch.save(gathered_losses(*local, weight),
+               out_dir / f'rank{rank}.pt')
 
 
 def test_two_process_gathered_losses_match_single_process(tmp_path,
-                                                          dist_init_method):
-    mp.spawn(worker, args=(dist_init_method, tmp_path), nprocs=WORLD)
+                                                          gloo):
+    gloo.spawn(worker, tmp_path, world_size=WORLD)
     ref_loss, ref_grad = gathered_losses(*problem())
     for rank in range(WORLD):
         loss, grad = torch.load(tmp_path / f'rank{rank}.pt')

@@ -253,7 +253,7 @@ def test_vit_and_its_teacher_export_as_plain_backbones(part):
     same features."""
     import importlib.util
     from pathlib import Path
-    tool_path = Path(__file__).resolve().parents[2] / \
+    tool_path = Path(__file__).resolve().parents[3] / \
         'tools/model_converters/extract_backbone.py'
     spec = importlib.util.spec_from_file_location('extract_backbone',
                                                   tool_path)
@@ -277,42 +277,35 @@ def test_vit_and_its_teacher_export_as_plain_backbones(part):
     torch.testing.assert_close(vit(x)[0], source(x)[0])
 
 
-def separate_ddp_worker(rank, init_method, out_dir):
+def separate_ddp_worker(rank, out_dir):
     """Two train steps of MOKD under MMSeparateDistributedDataParallel (one
     DDP per part), different images on each rank."""
-    import torch.distributed as dist
     from mmengine.model import MMSeparateDistributedDataParallel
-    dist.init_process_group('gloo', init_method=init_method,
-                            rank=rank, world_size=2)
-    try:
-        MessageHub.get_instance('ddp').update_info('max_iters', 2)
-        model = build()
-        wrapped = MMSeparateDistributedDataParallel(model)
-        optim = OPTIM_WRAPPER_CONSTRUCTORS.build(dict(
-            type='PartsOptimWrapperConstructor', optim_wrapper_cfg=dict(
-                cnn=dict(optimizer=dict(type='SGD', lr=0.1, momentum=0.9)),
-                vit=dict(optimizer=dict(type='AdamW', lr=1e-3)))))(model)
-        for step in range(2):
-            torch.manual_seed(10 * step + rank)
-            data = dict(inputs=[torch.randn_like(c) for c in crops()],
-                        data_samples=None)
-            log_vars = wrapped.train_step(data, optim)
-        state = {name.replace('.module.', '.', 1) if name.split('.')[0] in
-                 ('backbone', 'neck', 'head', 'peer') else name: v.detach()
-                 for name, v in model.state_dict().items()}
-        torch.save(dict(state=state, loss=log_vars['loss']),
-                   out_dir / f'rank{rank}.pt')
-    finally:
-        dist.destroy_process_group()
+    MessageHub.get_instance('ddp').update_info('max_iters', 2)
+    model = build()
+    wrapped = MMSeparateDistributedDataParallel(model)
+    optim = OPTIM_WRAPPER_CONSTRUCTORS.build(dict(
+        type='PartsOptimWrapperConstructor', optim_wrapper_cfg=dict(
+            cnn=dict(optimizer=dict(type='SGD', lr=0.1, momentum=0.9)),
+            vit=dict(optimizer=dict(type='AdamW', lr=1e-3)))))(model)
+    for step in range(2):
+        torch.manual_seed(10 * step + rank)
+        data = dict(inputs=[torch.randn_like(c) for c in crops()],
+                    data_samples=None)
+        log_vars = wrapped.train_step(data, optim)
+    state = {name.replace('.module.', '.', 1) if name.split('.')[0] in
+             ('backbone', 'neck', 'head', 'peer') else name: v.detach()
+             for name, v in model.state_dict().items()}
+    torch.save(dict(state=state, loss=log_vars['loss']),
+               out_dir / f'rank{rank}.pt')
 
 
 def test_separate_ddp_keeps_models_teachers_and_centres_in_sync(
-        tmp_path, dist_init_method):
+        tmp_path, gloo):
     """After steps on different images, both ranks hold the same students,
     EMA teachers and six centres (all-reduced), and the students moved.
     (BatchNorm running statistics are per rank without SyncBN.)"""
-    import torch.multiprocessing as mp
-    mp.spawn(separate_ddp_worker, args=(dist_init_method, tmp_path), nprocs=2)
+    gloo.spawn(separate_ddp_worker, tmp_path, world_size=2)
     results = [torch.load(tmp_path / f'rank{r}.pt') for r in range(2)]
     assert results[0]['loss'] != results[1]['loss']  # different data
     state = results[0]['state']

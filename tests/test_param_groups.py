@@ -9,12 +9,12 @@ from typing import List
 import pytest
 import torch
 import torch.nn as nn
+from _helpers.optimizers import TwoParts
+from _helpers.tools import (MOCO_CONFIG, assert_identical,
+                            train_full_and_resumed)
 from mmengine.optim import (CosineAnnealingParamScheduler, LinearLR,
                             build_optim_wrapper)
 from mmengine.registry import DefaultScope
-from test_engine.test_optimizers import TwoParts
-from test_tools.test_train_resume import (MOCO_CONFIG, assert_identical,
-                                          train_full_and_resumed)
 
 from mmssl_kd.compat import load_checkpoint_file
 from mmssl_kd.engine.hooks import CheckpointHook

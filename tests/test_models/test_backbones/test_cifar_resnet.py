@@ -5,7 +5,7 @@ import torch
 
 from mmssl_kd.models.backbones import CIFARResNet
 
-WEIGHTS = Path(__file__).resolve().parents[3] / 'shared' / 'weights' / \
+WEIGHTS = Path(__file__).resolve().parents[4] / 'shared' / 'weights' / \
     'cifar10-resnet'
 
 
