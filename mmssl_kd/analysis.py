@@ -64,7 +64,8 @@ def find_parts(model: nn.Module) -> List[Part]:
     :func:`~mmssl_kd.models.algorithms.declared_nets`), the student first
     and named ``'student'``; each with its heads that have parameters."""
     return [Part('student' if name == 'backbone' else name, net.backbone,
-                 net.neck, {key: head for key, head in (net.heads or {}).items()
+                 net.neck, {key: head for key, head in
+                            (net.heads or {}).items()
                             if head is not None and _with_params(head)})
             for name, net in declared_nets(model).items()]
 

@@ -6,7 +6,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIG = 'configs/selfsup/mocov3_resnet20-cifar_1xb256-coslr-1e_cifar10-demo.py'
+CONFIG = ('configs/selfsup/'
+          'mocov3_resnet20-cifar_1xb256-coslr-1e_cifar10-demo.py')
 SCRIPT = f'''
 from mmengine.registry import DefaultScope
 from mmssl_kd.cli import load_config, load_model

@@ -16,9 +16,14 @@ from mmengine.model import BaseModel
 from mmengine.registry import init_default_scope
 from torch.utils.data import DataLoader
 
-from mmssl_kd.cli import (add_config_arguments, build_model,
-                          check_config_keys, check_resume_checkpoint,
-                          config_error_hints, load_config)
+from mmssl_kd.cli import (
+    add_config_arguments,
+    build_model,
+    check_config_keys,
+    check_resume_checkpoint,
+    config_error_hints,
+    load_config,
+)
 from mmssl_kd.datasets import ImageFolder
 from mmssl_kd.engine import Runner
 from mmssl_kd.models import FrozenTeacher

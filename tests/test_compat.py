@@ -27,10 +27,15 @@ from mmpretrain.datasets.transforms import ColorJitter as MMPretrainColorJitter
 from torch import nn
 
 from mmssl_kd import compat
-from mmssl_kd.compat import (CorruptCheckpointError, UntrustedCheckpointError,
-                             adjust_hue, check_config_file,
-                             load_checkpoint_file, trust_checkpoints,
-                             untrust_all)
+from mmssl_kd.compat import (
+    CorruptCheckpointError,
+    UntrustedCheckpointError,
+    adjust_hue,
+    check_config_file,
+    load_checkpoint_file,
+    trust_checkpoints,
+    untrust_all,
+)
 from mmssl_kd.datasets.transforms import ColorJitter
 from mmssl_kd.registry import TRANSFORMS
 

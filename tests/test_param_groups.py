@@ -10,17 +10,25 @@ import pytest
 import torch
 import torch.nn as nn
 from _helpers.optimizers import TwoParts
-from _helpers.tools import (MOCO_CONFIG, assert_identical,
-                            train_full_and_resumed)
-from mmengine.optim import (CosineAnnealingParamScheduler, LinearLR,
-                            build_optim_wrapper)
+from _helpers.tools import (
+    MOCO_CONFIG,
+    assert_identical,
+    train_full_and_resumed,
+)
+from mmengine.optim import (
+    CosineAnnealingParamScheduler,
+    LinearLR,
+    build_optim_wrapper,
+)
 from mmengine.registry import DefaultScope
 
+from mmssl_kd import param_groups
 from mmssl_kd.compat import load_checkpoint_file
 from mmssl_kd.engine.hooks import CheckpointHook
-from mmssl_kd import param_groups
-from mmssl_kd.param_groups import (ParamGroupLayoutError,
-                                   regroup_scheduler_states)
+from mmssl_kd.param_groups import (
+    ParamGroupLayoutError,
+    regroup_scheduler_states,
+)
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 

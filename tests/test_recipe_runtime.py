@@ -3,8 +3,6 @@ config value: the BN kind of a distributed run and gradient clipping,
 against the official code (the README tables name these tests)."""
 import glob
 
-import pytest
-
 from mmssl_kd.cli import load_config
 
 PER_GPU_BN = sorted(glob.glob('configs/seed/*_in1k.py') +

@@ -13,9 +13,9 @@ import torch
 import torch.nn as nn
 from mmengine.config import Config
 from mmengine.dataset import InfiniteSampler
+from mmengine.device import get_device
 from mmengine.dist import get_world_size, is_distributed
 from mmengine.logging import print_log
-from mmengine.device import get_device
 from mmengine.model import convert_sync_batchnorm, is_model_wrapper
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 from mmengine.runner import Runner as _MMEngineRunner

@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from typing import Dict, List, Optional, Sequence
 
 import torch
-import torch.nn as nn
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
 

@@ -10,9 +10,12 @@ from mmengine.dataset.utils import default_collate
 from mmengine.registry import DefaultScope
 from torch.utils.data import DataLoader
 
-from mmssl_kd.datasets import (DeviceDataLoader, DeviceImageDataset,
-                               ImageFolder)
-from mmssl_kd.datasets import device_data
+from mmssl_kd.datasets import (
+    DeviceDataLoader,
+    DeviceImageDataset,
+    ImageFolder,
+    device_data,
+)
 from mmssl_kd.engine import Runner
 
 

@@ -28,7 +28,8 @@ def lrs_per_iteration(cfg, epoch_length: int, iters):
     ParamSchedulerHook sets it: epoch-based schedulers step after every
     epoch, iteration-based ones after every iteration."""
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))],
-                          **{k: v for k, v in cfg.optim_wrapper.optimizer.items()
+                          **{k: v for k, v in
+                             cfg.optim_wrapper.optimizer.items()
                              if k != 'type'})
     schedulers = []
     with DefaultScope.overwrite_default_scope('mmssl_kd'):

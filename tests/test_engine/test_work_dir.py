@@ -9,8 +9,12 @@ from pathlib import Path
 import pytest
 
 from mmssl_kd.engine import work_dir
-from mmssl_kd.engine.work_dir import (WorkDirError, claim_work_dir,
-                                      launcher_rank, lock_work_dir)
+from mmssl_kd.engine.work_dir import (
+    WorkDirError,
+    claim_work_dir,
+    launcher_rank,
+    lock_work_dir,
+)
 
 # A run that holds the lock of argv[1]; with argv[2], a forked child (a
 # data worker) shares it until stdin closes.  The module is loaded from its

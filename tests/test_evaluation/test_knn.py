@@ -10,8 +10,12 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 import mmssl_kd.evaluation.knn as knn_module
-from mmssl_kd.evaluation import (KNNAccuracy, extract_features, knn_evaluate,
-                                 weighted_knn)
+from mmssl_kd.evaluation import (
+    KNNAccuracy,
+    extract_features,
+    knn_evaluate,
+    weighted_knn,
+)
 from mmssl_kd.registry import METRICS
 
 

@@ -6,11 +6,15 @@ import timm
 import torch
 import torchvision
 from mmpretrain.models import ResNet, VisionTransformer
-from torchvision.models.vision_transformer import \
-    VisionTransformer as TorchvisionViT
+from torchvision.models.vision_transformer import (
+    VisionTransformer as TorchvisionViT,
+)
 
-from mmssl_kd.models.converters import (backbone_kind, convert_backbone,
-                                       vit_from_timm)
+from mmssl_kd.models.converters import (
+    backbone_kind,
+    convert_backbone,
+    vit_from_timm,
+)
 
 
 def vit():

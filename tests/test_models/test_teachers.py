@@ -16,10 +16,13 @@ from mmengine.model import BaseModel
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 
-from mmssl_kd.compat import (UntrustedCheckpointError, trust_checkpoints,
-                             untrust_all)
-from mmssl_kd.models import FrozenTeacher
+from mmssl_kd.compat import (
+    UntrustedCheckpointError,
+    trust_checkpoints,
+    untrust_all,
+)
 from mmssl_kd.engine.optimizers import DefaultOptimWrapperConstructor
+from mmssl_kd.models import FrozenTeacher
 from mmssl_kd.models.backbones import CIFARResNet, TorchvisionBackbone
 from mmssl_kd.models.teachers import apply_prefix_map
 from mmssl_kd.registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS

@@ -12,8 +12,11 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from mmssl_kd.compat import (UntrustedCheckpointError, load_checkpoint_file,
-                             untrust_all)
+from mmssl_kd.compat import (
+    UntrustedCheckpointError,
+    load_checkpoint_file,
+    untrust_all,
+)
 from mmssl_kd.models.backbones import CIFARResNet
 from mmssl_kd.registry import MODELS
 

@@ -25,8 +25,9 @@ def free_port() -> int:
 def test_two_cpu_processes_through_dist_train_sh(tmp_path,
                                                  tiny_image_folder):
     """The configs' nccl backend gives way to gloo, their sync_bn is left
-    out, DDP wraps the CPU model without device_ids, and each of the 2 ranks trains 1 of the 2 batches
-    of 4 of the 8 training images per epoch."""
+    out, DDP wraps the CPU model without device_ids, and each of the 2
+    ranks trains 1 of the 2 batches of 4 of the 8 training images per
+    epoch."""
     body = MOCO_CONFIG.replace("dist_cfg=dict(backend='gloo')",
                                "dist_cfg=dict(backend='nccl')")
     assert "backend='nccl'" in body

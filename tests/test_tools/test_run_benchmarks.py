@@ -13,7 +13,8 @@ from mmssl_kd.cli import build_model
 
 REPO = Path(__file__).resolve().parents[2]
 TOOL = REPO / 'tools' / 'benchmarks' / 'run_benchmarks.py'
-PRETRAIN = REPO / 'configs/selfsup/mocov3_resnet20-cifar_1xb256-coslr-1e_cifar10-demo.py'
+PRETRAIN = (REPO / 'configs/selfsup'
+            / 'mocov3_resnet20-cifar_1xb256-coslr-1e_cifar10-demo.py')
 BENCH = REPO / 'configs/benchmarks/classification/cifar10'
 LINEAR = BENCH / 'resnet20-cifar_linear-probe_1xb256-coslr-100e_cifar10.py'
 FINE_TUNE = BENCH / 'resnet20-cifar_fine-tune_1xb256-coslr-100e_cifar10.py'

@@ -6,8 +6,14 @@ import pytest
 from _helpers.tools import MOCO_CONFIG, check, start_tool, write_config
 from mmengine.config import Config
 
-from mmssl_kd.cli import (SMOKE_BATCH, SMOKE_EVAL_BATCH, SMOKE_ITERS,
-                          load_config, named_hook_options, smoke_config)
+from mmssl_kd.cli import (
+    SMOKE_BATCH,
+    SMOKE_EVAL_BATCH,
+    SMOKE_ITERS,
+    load_config,
+    named_hook_options,
+    smoke_config,
+)
 
 CONFIGS = Path(__file__).resolve().parents[2] / 'configs'
 GLSD = CONFIGS / 'global_local' / \

@@ -11,8 +11,15 @@ import socket
 
 import pytest
 import torch
-from _helpers.tools import (MOCO_CONFIG, REPO, assert_identical, check,
-                            start_tool, train_full_and_resumed, write_config)
+from _helpers.tools import (
+    MOCO_CONFIG,
+    REPO,
+    assert_identical,
+    check,
+    start_tool,
+    train_full_and_resumed,
+    write_config,
+)
 from mmengine.config import Config
 
 from mmssl_kd.compat import load_checkpoint_file

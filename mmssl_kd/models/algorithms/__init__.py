@@ -10,6 +10,6 @@ from .mokd import MOKD, MOKDNet, MOKDOut
 from .sdssl import SDSSL
 from .seed import SEED
 
-__all__ = ['BYOL', 'DINO', 'Distiller', 'DoGo', 'declared_nets', 'GLSD', 'GlobalLocalNet',
+__all__ = ['BYOL', 'DINO', 'Distiller', 'DoGo', 'GLSD', 'GlobalLocalNet',
            'GlobalLocalOut', 'MOKD', 'MOKDNet', 'MOKDOut', 'MoCoV3', 'Net',
-           'OptimPart', 'Parts', 'SDSSL', 'SEED', 'SimCLR']
+           'OptimPart', 'Parts', 'SDSSL', 'SEED', 'SimCLR', 'declared_nets']

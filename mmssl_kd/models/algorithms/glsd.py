@@ -10,8 +10,14 @@ from mmpretrain.structures import DataSample
 
 from mmssl_kd.registry import MODELS
 from ..losses import crop_pairs
-from ..utils import (geometric_match, global_and_tokens, multi_crop_forward,
-                     paired_init, similarity_match, token_centres)
+from ..utils import (
+    geometric_match,
+    global_and_tokens,
+    multi_crop_forward,
+    paired_init,
+    similarity_match,
+    token_centres,
+)
 from .base import Net, Parts
 from .dino import DINO
 from .views import check_multi_crop

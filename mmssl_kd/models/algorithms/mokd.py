@@ -9,8 +9,13 @@ from mmpretrain.structures import DataSample
 
 from mmssl_kd.registry import MODELS
 from ..losses import SimilarityDistillationLoss
-from ..utils import (bare, ema_teacher, global_and_tokens,
-                     multi_crop_forward, paired_init)
+from ..utils import (
+    bare,
+    ema_teacher,
+    global_and_tokens,
+    multi_crop_forward,
+    paired_init,
+)
 from .base import Distiller, Net, OptimPart, Parts
 from .views import check_multi_crop
 

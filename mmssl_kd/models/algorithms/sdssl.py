@@ -14,8 +14,12 @@ from mmpretrain.structures import DataSample
 
 from mmssl_kd.registry import MODELS
 from ..losses import NTXentLoss
-from ..losses.self_distill import (byol_loss, moco_nce, predictor_terms,
-                                   simclr_terms)
+from ..losses.self_distill import (
+    byol_loss,
+    moco_nce,
+    predictor_terms,
+    simclr_terms,
+)
 from ..utils import CosineEMA, paired_init
 from ..utils.schedules import cosine_schedule
 from .base import Distiller, Net, Parts

@@ -3,8 +3,9 @@ Eq. 2), in fp32 under mixed precision."""
 from typing import Optional
 
 import torch
-from mmpretrain.models.losses import \
-    CosineSimilarityLoss as _MMPretrainCosineSimilarityLoss
+from mmpretrain.models.losses import (
+    CosineSimilarityLoss as _MMPretrainCosineSimilarityLoss,
+)
 
 from mmssl_kd.registry import MODELS
 

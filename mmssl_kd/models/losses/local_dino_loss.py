@@ -45,8 +45,8 @@ class LocalDINOLoss(DINOLoss):
         pairs = list(crop_pairs(len(student), len(teacher)))
         missing = [p for p in pairs if p not in matches]
         if missing:
-            raise KeyError(f'LocalDINOLoss: no token matches for the (teacher, '
-                           f'student) view pairs {missing}')
+            raise KeyError('LocalDINOLoss: no token matches for the '
+                           f'(teacher, student) view pairs {missing}')
         # each view's softmax once; a token's target is a row of its view's
         targets = [self.criterion.target(t, self.center, teacher_temp)
                    for t in teacher]

@@ -10,7 +10,8 @@ sync per parameter (about 150 for a ViT-S), then two kernels per
 parameter.  :class:`CosineEMA` computes the momentum once per update, in
 float64 as DINO's ``cosine_scheduler`` does (MMPretrain's goes through a
 float32 step tensor), and updates every parameter with two
-``torch._foreach`` calls (``tests/test_models/test_ema.py`` pins both).
+``torch._foreach`` calls (``tests/test_models/test_utils/test_ema.py`` pins
+both).
 The step count is read from its buffer once, after construction or a
 load, and counted on the host from then on: no device sync per update.
 """

@@ -26,8 +26,11 @@ from mmengine.runner import Runner
 from torch.utils.data import DataLoader
 
 from mmssl_kd.compat import load_checkpoint_file
-from mmssl_kd.engine.hooks import (CheckpointHook, checkpoint_hook,
-                                   find_resumable_checkpoint)
+from mmssl_kd.engine.hooks import (
+    CheckpointHook,
+    checkpoint_hook,
+    find_resumable_checkpoint,
+)
 
 REPO = Path(__file__).resolve().parents[3]
 DEMO = REPO / 'configs' / 'selfsup' / \

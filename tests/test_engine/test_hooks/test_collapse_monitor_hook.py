@@ -17,8 +17,10 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 from mmssl_kd.engine.hooks import CollapseMonitorHook
-from mmssl_kd.engine.hooks.collapse_monitor_hook import (embedding_std,
-                                                         entropies)
+from mmssl_kd.engine.hooks.collapse_monitor_hook import (
+    embedding_std,
+    entropies,
+)
 from mmssl_kd.models.losses import DINOLoss, SimilarityDistillationLoss
 from mmssl_kd.registry import HOOKS
 

@@ -4,7 +4,6 @@ magnitude fixed by norm_last_layer stays fixed."""
 from types import SimpleNamespace
 
 import pytest
-
 import torch
 import torch.nn as nn
 

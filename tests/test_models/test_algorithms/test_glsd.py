@@ -10,9 +10,8 @@ from mmengine.logging import MessageHub
 from mmengine.registry import DefaultScope
 from mmpretrain.structures import DataSample
 
-from mmssl_kd.models.utils import global_and_tokens
 from mmssl_kd.models.losses import DINOLoss, LocalDINOLoss
-from mmssl_kd.models.utils import multi_crop_forward
+from mmssl_kd.models.utils import global_and_tokens, multi_crop_forward
 from mmssl_kd.registry import MODELS
 
 K = 12

@@ -2,7 +2,6 @@
 separate optimizers that move only their own model."""
 import pytest
 import torch
-import torch.nn.functional as F
 from mmengine.logging import MessageHub
 from mmengine.registry import DefaultScope
 

@@ -10,8 +10,11 @@ import torch.nn.functional as F
 from mmengine.logging import MessageHub
 from mmengine.registry import DefaultScope
 
-from mmssl_kd.models.losses.self_distill import (byol_loss,
-                                                 final_target_nce, moco_nce)
+from mmssl_kd.models.losses.self_distill import (
+    byol_loss,
+    final_target_nce,
+    moco_nce,
+)
 from mmssl_kd.models.utils.schedules import cosine_schedule
 from mmssl_kd.registry import MODELS
 
@@ -301,8 +304,8 @@ def test_simclr_intermediate_terms_stop_at_the_final_layer():
         z = joint_projections(model, views)
     finals = [F.normalize(zv, dim=1) for zv in z[-1]]
     expected = torch.stack([
-        torch.stack([final_target_nce(z[l][a], finals, a, 0.2)
-                     for a in (0, 1)]).mean() for l in range(3)]).mean()
+        torch.stack([final_target_nce(z[layer][a], finals, a, 0.2)
+                     for a in (0, 1)]).mean() for layer in range(3)]).mean()
     assert losses['loss_inter'].item() == pytest.approx(expected.item(),
                                                         rel=1e-4)
     g = grads(model, losses['loss_inter'])

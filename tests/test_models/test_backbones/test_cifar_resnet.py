@@ -46,7 +46,8 @@ def test_keys_match_shared_teachers(name, depth):
              for k, v in state['state_dict'].items()
              if not k.startswith('module.linear.')}
     net = CIFARResNet(depth=depth)
-    own = {k for k in net.state_dict() if not k.endswith('num_batches_tracked')}
+    own = {k for k in net.state_dict()
+           if not k.endswith('num_batches_tracked')}
     assert own == set(state)
     net.load_state_dict(state, strict=False)
 

@@ -15,9 +15,11 @@ from mmengine.runner import set_random_seed
 from mmpretrain.datasets.transforms import RandomResizedCrop
 from torch.profiler import ProfilerActivity, profile
 
-from mmssl_kd.models.data_preprocessors import (GPUMultiViewAugment,
-                                                SelfSupDataPreprocessor)
-from mmssl_kd.models.data_preprocessors import batch_ops
+from mmssl_kd.models.data_preprocessors import (
+    GPUMultiViewAugment,
+    SelfSupDataPreprocessor,
+    batch_ops,
+)
 from mmssl_kd.registry import MODELS
 
 pytestmark = pytest.mark.usefixtures('one_thread')

@@ -6,8 +6,11 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from mmpretrain.models.selfsup.simclr import GatherLayer
 
-from mmssl_kd.models.utils import (FeatureQueue, concat_all_gather,
-                                   gather_with_grad)
+from mmssl_kd.models.utils import (
+    FeatureQueue,
+    concat_all_gather,
+    gather_with_grad,
+)
 
 WORLD = 2
 

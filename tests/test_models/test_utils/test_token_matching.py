@@ -1,8 +1,11 @@
 """Geometric and similarity token matching on hand-built crops."""
 import torch
 
-from mmssl_kd.models.utils import (geometric_match, similarity_match,
-                                   token_centres)
+from mmssl_kd.models.utils import (
+    geometric_match,
+    similarity_match,
+    token_centres,
+)
 
 
 def centres(box, flip=False, grid=(2, 2)):

@@ -16,7 +16,7 @@ from torch import nn
 
 from mmssl_kd.cli import load_model
 
-TOOL = (Path(__file__).resolve().parents[1] / 'tools' / 'benchmarks'
+TOOL = (Path(__file__).resolve().parents[2] / 'tools' / 'benchmarks'
         / 'reference_steps.py')
 spec = importlib.util.spec_from_file_location('reference_steps', TOOL)
 reference_steps = importlib.util.module_from_spec(spec)
