@@ -7,14 +7,15 @@ The algorithm is built from CONFIG without any weights: every
 ``checkpoint`` in ``cfg.model`` (a ``FrozenTeacher`` loads its own when
 built) is set to None and nothing is initialised from a file; the tool
 says which files it left out (parameter counts and FLOPs do not depend on
-the weights).  The parts are found from the model, not by algorithm name:
+the weights).  The parts are the networks the algorithm declares
+(``Distiller.parts``; :func:`mmssl_kd.models.algorithms.declared_nets`):
 
 * ``student``: the algorithm's ``backbone`` and ``neck``, and its other
-  children with parameters (heads, predictors, intermediate necks);
-* every other child that is a backbone or holds one
-  (:func:`mmssl_kd.evaluation.backbone_of`, EMA wrappers unwrapped): SEED's
-  frozen ``teacher``, the EMA ``teacher`` of DINO, GLSD and MOKD, SDSSL's
-  ``target``, DoGo's and MOKD's ``peer``, MOKD's ``peer_teacher``.
+  trained heads (predictors, intermediate necks, T-Heads);
+* every other declared network: SEED's frozen ``teacher``, the EMA
+  ``teacher`` of DINO, GLSD and MOKD, SDSSL's ``target``, DoGo's and MOKD's
+  ``peer``, MOKD's ``peer_teacher``, the momentum networks of MoCo v3 and
+  BYOL.
 
 For each part the table gives one row per module and a total: the number of
 parameters, of trainable ones (``requires_grad``), and the forward FLOPs of
