@@ -10,13 +10,17 @@ constructor leaves them out
 import logging
 import os.path as osp
 from collections.abc import Mapping
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
 
 from mmssl_kd.compat import load_checkpoint_file
+from mmssl_kd.models.backbones.foundation_vit import (
+    OFFICIAL_LAYOUTS,
+    timm_from_official,
+)
 from mmssl_kd.models.converters import vit_from_timm
 from mmssl_kd.models.utils import to_vector
 from mmssl_kd.registry import MODELS
@@ -24,7 +28,7 @@ from mmssl_kd.registry import MODELS
 PrefixMap = Dict[str, Optional[str]]
 
 SOURCES = ('mmssl_kd', 'mmpretrain', 'timm', 'torchvision', 'state_dict',
-           'moco', 'mocov3', 'dino')
+           'moco', 'mocov3', 'dino', 'dinov2', 'dinov3')
 _SSL_SOURCES = ('mmssl_kd', 'mmpretrain')
 # The official repositories' checkpoints (torchvision ResNet names under a
 # prefix, projection heads dropped): MoCo v1/v2 (SEED's teachers) keep the
@@ -39,6 +43,16 @@ _OFFICIAL_MAPS = {
     'dino': {'backbone.': 'backbone.', 'backbone.fc.': None,
              'module.backbone.': 'backbone.', 'module.backbone.fc.': None},
 }
+# Sources whose weights sit in a library model at backbone.<attr>, and the
+# backbone config that has it.
+_WRAPPED = {'timm': ('timm_model', "dict(type='TimmBackbone' or "
+                     "'TIMMBackbone', model_name=...)"),
+            'torchvision': ('torchvision_model',
+                            "dict(type='TorchvisionBackbone', name=...)"),
+            'dinov2': ('timm_model', "dict(type='FoundationViT', "
+                       "model_name='vit_base_patch14_dinov2', ...)"),
+            'dinov3': ('timm_model', "dict(type='FoundationViT', "
+                       "model_name='vit_base_patch16_dinov3', ...)")}
 _SHOWN = 20  # keys listed per kind in a mismatch report
 
 
@@ -149,9 +163,17 @@ class FrozenTeacher(BaseModule):
       'momentum_encoder.module.1.': 'neck.'}``, BYOL the same with
       ``target_net.``.
     - ``'timm'``: a timm model's state dict, for ``backbone=dict(
-      type='TIMMBackbone', model_name=...)`` (keys under
-      ``backbone.timm_model.``); the model's classifier (its
-      ``pretrained_cfg['classifier']``) is dropped.
+      type='TimmBackbone' or 'TIMMBackbone' or 'FoundationViT',
+      model_name=...)`` (keys under ``backbone.timm_model.``); the model's
+      classifier (its ``pretrained_cfg['classifier']``) is dropped.
+    - ``'dinov2'``, ``'dinov3'``: the official DINOv2 / DINOv3 repositories'
+      ``torch.hub`` checkpoints (``dinov2_vitb14_pretrain.pth``,
+      ``dinov2_vitb14_reg4_pretrain.pth``, ``dinov3_vitb16_pretrain_*.pth``
+      ...), for ``backbone=dict(type='FoundationViT',
+      model_name='vit_base_patch14_dinov2')`` (``_reg4_dinov2``,
+      ``_patch16_dinov3`` ...): keys go under ``backbone.timm_model.`` and
+      are then converted by timm's own converter
+      (:func:`~mmssl_kd.models.backbones.foundation_vit.timm_from_official`).
     - ``'torchvision'``: a torchvision model's state dict, for
       ``backbone=dict(type='TorchvisionBackbone', name=...)`` (keys under
       ``backbone.torchvision_model.``); its classifier is dropped.
@@ -167,6 +189,9 @@ class FrozenTeacher(BaseModule):
     - ``'state_dict'``: any state dict, keys as they are unless mapped;
       e.g. the CIFAR ResNet ``.th`` files: ``{'module.': 'backbone.',
       'module.linear.': None}``.
+
+    A ``.safetensors`` file is read with ``safetensors`` (tensors only, in
+    any of the layouts above; timm's and Hugging Face's releases).
 
     A given ``prefix_map`` replaces the default one.  After renaming, a
     teacher key the file lacks is *missing*, a file key the teacher lacks is
@@ -226,17 +251,14 @@ class FrozenTeacher(BaseModule):
             return {}
         if self.source in _OFFICIAL_MAPS:
             return dict(_OFFICIAL_MAPS[self.source])
-        attr = f'{self.source}_model'
+        attr, wrapper = _WRAPPED[self.source]
         model = getattr(self.backbone, attr, None)
         if model is None:
-            wrapper = {'timm': "dict(type='TIMMBackbone', model_name=...)",
-                       'torchvision':
-                       "dict(type='TorchvisionBackbone', name=...)"}
             raise ValueError(
                 f"source='{self.source}' needs backbone="
-                f'{wrapper[self.source]} (weights under backbone.{attr}), '
+                f'{wrapper} (weights under backbone.{attr}), '
                 f'not {type(self.backbone).__name__}; or give prefix_map')
-        if self.source == 'timm':
+        if attr == 'timm_model':
             classifier = model.pretrained_cfg.get('classifier') or ()
         else:
             classifier = self.backbone.classifier_name
@@ -256,15 +278,21 @@ class FrozenTeacher(BaseModule):
                 f'({osp.abspath(osp.expanduser(path))}) does not exist. Set '
                 "the teacher's `checkpoint` in the config (e.g. "
                 '`model.teacher.checkpoint`) to a local weight file.')
+        if path.endswith('.safetensors'):  # tensors only: nothing runs
+            from safetensors.torch import load_file
+            ckpt = load_file(osp.expanduser(path), device='cpu')
+        else:
+            ckpt = load_checkpoint_file(path, 'cpu')
         state = _state_dict_of(
-            load_checkpoint_file(path, 'cpu'), path,
-            ('teacher', ) if self.source == 'dino' else
+            ckpt, path, ('teacher', ) if self.source == 'dino' else
             ('state_dict', 'model'))
         if prefix_map is None:
             prefix_map = self.default_prefix_map()
         if self.source in _SSL_SOURCES + tuple(_OFFICIAL_MAPS):
             prefix_map = {'': None, **prefix_map}
         state = apply_prefix_map(state, prefix_map)
+        if self.source in OFFICIAL_LAYOUTS:
+            state = self._timm_from_official(state)
         if any(k.startswith('backbone.blocks.') for k in state):
             state = _backbone_from_timm(state)
 
@@ -286,6 +314,25 @@ class FrozenTeacher(BaseModule):
              if k in own and v.shape == own[k].shape}, strict=False)
         print_log(f'FrozenTeacher: loaded {path} (source={self.source!r})',
                   logger='current')
+
+    def _timm_from_official(self, state: Mapping) -> dict:
+        """The keys under ``backbone.timm_model.`` from the official
+        DINOv2/DINOv3 layout to timm's (timm's own converter,
+        :func:`~mmssl_kd.models.backbones.foundation_vit.timm_from_official`);
+        other keys unchanged."""
+        prefix = 'backbone.timm_model.'
+        model = getattr(self.backbone, 'timm_model', None)
+        if model is None:
+            raise ValueError(
+                f"source='{self.source}' needs backbone="
+                f'{_WRAPPED[self.source][1]}, not '
+                f'{type(self.backbone).__name__}')
+        inner = {k[len(prefix):]: v for k, v in state.items()
+                 if k.startswith(prefix)}
+        out = {k: v for k, v in state.items() if not k.startswith(prefix)}
+        converted = timm_from_official(inner, model, self.source)
+        out.update({prefix + k: v for k, v in converted.items()})
+        return out
 
     def init_weights(self) -> None:
         """Initialise as MMEngine does, then load ``checkpoint`` again."""
@@ -309,3 +356,14 @@ class FrozenTeacher(BaseModule):
             if self.neck is not None:
                 out = self.neck(out)
             return to_vector(out, 'FrozenTeacher (add a neck that pools it)')
+
+    def outputs(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """(B, 3, H, W) images -> every output of the neck (or of the
+        backbone, without a neck), as a tuple, without gradients: e.g. a
+        :class:`~mmssl_kd.models.backbones.FoundationViT`'s ``('map',
+        'cls')``, for dense and global objectives at once."""
+        with torch.no_grad():
+            out = self.backbone(x)
+            if self.neck is not None:
+                out = self.neck(out)
+            return tuple(out) if isinstance(out, (tuple, list)) else (out, )
