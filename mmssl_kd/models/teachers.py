@@ -19,6 +19,7 @@ from mmengine.model import BaseModule
 from mmssl_kd.compat import load_checkpoint_file
 from mmssl_kd.models.backbones.foundation_vit import (
     OFFICIAL_LAYOUTS,
+    FoundationViT,
     timm_from_official,
 )
 from mmssl_kd.models.converters import vit_from_timm
@@ -211,7 +212,8 @@ class FrozenTeacher(BaseModule):
         prefix_map: Old key prefix -> new prefix (or None to drop).
         strict: Raise on missing, unexpected or mis-shaped keys.
         input_size: Side of the dummy (1, 3, S, S) input that measures
-            :attr:`embed_dim` (224 for ImageNet ViTs with a fixed size).
+            :attr:`embed_dim` (224 for ImageNet ViTs with a fixed size;
+            rounded up to whole patches for a ``FoundationViT``).
 
     Attributes:
         embed_dim (int): Size D of the embeddings.
@@ -239,6 +241,9 @@ class FrozenTeacher(BaseModule):
             self.load_checkpoint(checkpoint, prefix_map, strict)
         self.requires_grad_(False)
         self.eval()
+        if isinstance(self.backbone, FoundationViT):  # whole patches
+            patch = max(self.backbone.patch_size)
+            input_size = -(-input_size // patch) * patch
         dummy = torch.zeros(1, 3, input_size, input_size)
         self.embed_dim: int = self(dummy).shape[1]
 

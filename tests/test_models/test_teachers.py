@@ -12,6 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
+from _helpers import foundation
 from mmengine.model import BaseModel
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
@@ -454,3 +455,93 @@ def test_constructor_unchanged_without_teacher():
     theirs = build_optim_wrapper(net, cfg).optimizer.param_groups
     assert [[id(p) for p in g['params']] for g in ours] == \
         [[id(p) for p in g['params']] for g in theirs]
+
+
+# ---------------------------------------------------------------------------
+# foundation teachers: DINOv2 (with and without registers), DINOv3
+
+
+def save_layout(state: dict, path: Path, fmt: str) -> str:
+    if fmt == 'safetensors':
+        from safetensors.torch import save_file
+        save_file({k: v.contiguous() for k, v in state.items()}, path)
+        return str(path)
+    return save(state, path)
+
+
+@pytest.mark.parametrize('fmt', ['pth', 'safetensors'])
+@pytest.mark.parametrize('layout', ['official', 'timm'])
+@pytest.mark.parametrize('family', list(foundation.FAMILIES))
+def test_foundation_teacher_layouts(family, layout, fmt, tmp_path):
+    """A tiny DINOv2 / DINOv2-reg / DINOv2-giant (SwiGLU) / DINOv3 /
+    DINOv3-qkvb saved in the official layout or timm's, as .pth or
+    .safetensors, loads into a FoundationViT teacher that gives timm's
+    own model's tokens on the same input."""
+    ref = foundation.tiny_timm(family)
+    name, size = foundation.FAMILIES[family]
+    state = (foundation.official_state(family, ref)
+             if layout == 'official' else ref.state_dict())
+    path = save_layout(state, tmp_path / f'w.{fmt}', fmt)
+    teacher = FrozenTeacher(
+        dict(type='FoundationViT', model_name=name, img_size=size,
+             outputs=('tokens', 'cls'), **foundation.SMALL),
+        checkpoint=path, input_size=size,
+        source=foundation.layout_of(family) if layout == 'official'
+        else 'timm')
+    x = torch.randn(2, 3, size, size, generator=torch.Generator()
+                    .manual_seed(3))
+    with torch.no_grad():
+        expected = ref.forward_features(x)
+    tokens, cls = teacher.outputs(x)
+    exact = layout == 'timm' or family != 'dinov2-reg'
+    tol = dict(rtol=0, atol=0) if exact else {}  # cls - pos + pos
+    torch.testing.assert_close(tokens, expected, **tol)
+    torch.testing.assert_close(teacher(x), expected[:, 0], **tol)
+    assert torch.equal(cls, teacher(x)) and teacher.embed_dim == 48
+
+
+def test_dinov3_nonzero_qkv_bias_needs_the_qkvb_model(tmp_path):
+    ref = foundation.tiny_timm('dinov3-qkvb')
+    path = save(foundation.official_state('dinov3-qkvb', ref),
+                tmp_path / 'w.pth')
+    with pytest.raises(ValueError, match='qkvb'):
+        FrozenTeacher(dict(type='FoundationViT',
+                           model_name='vit_small_patch16_dinov3',
+                           **foundation.SMALL),
+                      checkpoint=path, source='dinov3')
+
+
+def test_official_layout_needs_its_timm_model(tmp_path):
+    ref = foundation.tiny_timm('dinov2')
+    path = save(foundation.official_state('dinov2', ref), tmp_path / 'w.pth')
+    with pytest.raises(ValueError, match='FoundationViT'):
+        FrozenTeacher(BACKBONE, checkpoint=path, source='dinov2')
+    with pytest.raises(ValueError, match='needs a timm Eva'):
+        FrozenTeacher(dict(type='FoundationViT', img_size=56,
+                           model_name='vit_small_patch14_dinov2',
+                           **foundation.SMALL),
+                      checkpoint=path, source='dinov3')
+
+
+def test_bf16_weights_teacher(tmp_path):
+    """weights_dtype='bfloat16': half the parameter memory, fp32 outputs
+    close to the fp32 teacher's."""
+    ref = foundation.tiny_timm('dinov2-reg')
+    path = save(foundation.official_state('dinov2-reg', ref),
+                tmp_path / 'w.pth')
+    backbone = dict(type='FoundationViT', img_size=56, outputs=('map', ),
+                    model_name='vit_small_patch14_reg4_dinov2',
+                    **foundation.SMALL)
+    fp32 = FrozenTeacher(backbone, checkpoint=path, source='dinov2')
+    bf16 = FrozenTeacher(dict(backbone, weights_dtype='bfloat16'),
+                         checkpoint=path, source='dinov2')
+    bf16.init_weights()  # as the Runner does: reloads, stays bf16
+    assert {p.dtype for p in bf16.parameters()} == {torch.bfloat16}
+    nbytes = [sum(p.numel() * p.element_size() for p in t.parameters())
+              for t in (fp32, bf16)]
+    assert nbytes[1] * 2 == nbytes[0]
+    x = torch.randn(2, 3, 56, 56)
+    (out, ), (expected, ) = bf16.outputs(x), fp32.outputs(x)
+    assert out.dtype == torch.float32 and out.shape == (2, 48, 4, 4)
+    assert F.cosine_similarity(out.flatten(1), expected.flatten(1)).min() \
+        > 0.99
