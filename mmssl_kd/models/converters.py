@@ -14,6 +14,18 @@ import torch
 from torch import nn
 
 LAYOUTS = ('mmpretrain', 'timm', 'torchvision')
+#: Backbones that hold another library's model, by the attribute (key
+#: prefix) that holds it: its keys are already that library's names.
+WRAPPED = {'timm_model.': 'timm', 'torchvision_model.': 'torchvision'}
+#: The config types of those backbones, and the key naming the model.
+WRAPPER_TYPES = {'TimmBackbone': ('timm', 'model_name'),
+                 'FoundationViT': ('timm', 'model_name'),
+                 'TIMMBackbone': ('timm', 'model_name'),
+                 'TorchvisionBackbone': ('torchvision', 'name')}
+# a wrapper's own arguments, not the library builder's
+_WRAPPER_ARGS = ('type', 'model_name', 'name', 'features_only',
+                 'out_indices', 'outputs', 'autocast', 'weights_dtype',
+                 'init_cfg', 'pretrained', 'checkpoint_path')
 
 _TV_BLOCK = 'encoder.layers.encoder_layer_{i}.'
 # MMPretrain ViT name -> other layout's name. ``{i}`` is a block index,
@@ -53,9 +65,25 @@ def _pattern(template: str) -> 're.Pattern':
     return re.compile('^' + regex + ('' if template.endswith('.') else '$'))
 
 
+def wrapped_library(state: Dict[str, torch.Tensor]) -> Optional[str]:
+    """``'timm'`` or ``'torchvision'`` when every key of a backbone-only
+    state dict sits under a wrapped library model (``TimmBackbone``'s
+    ``timm_model.``, ``TorchvisionBackbone``'s ``torchvision_model.``);
+    else None."""
+    for prefix, library in WRAPPED.items():
+        if state and all(key.startswith(prefix) for key in state):
+            return library
+    return None
+
+
 def backbone_kind(state: Dict[str, torch.Tensor]) -> str:
-    """``'resnet'`` (torchvision-style ResNet) or ``'vit'`` (MMPretrain
-    ViT) from the keys of a backbone-only state dict."""
+    """``'resnet'`` (torchvision-style ResNet), ``'vit'`` (MMPretrain
+    ViT), or ``'timm'`` / ``'torchvision'`` (a ``TimmBackbone`` /
+    ``TorchvisionBackbone``: :func:`wrapped_library`) from the keys of a
+    backbone-only state dict."""
+    library = wrapped_library(state)
+    if library is not None:
+        return library
     if 'layers.0.attn.qkv.weight' in state:
         return 'vit'
     if 'layer1.0.conv1.weight' in state and 'conv1.weight' in state:
@@ -98,12 +126,23 @@ def convert_backbone(state: Dict[str, torch.Tensor],
 
     Returns:
         A new dict; a ResNet keeps its names (they are torchvision's and
-        timm's), a ViT is renamed. Load it with ``strict=False`` and check
-        that only the classifier (``fc``, ``head``, ``heads``) is missing.
+        timm's), a ViT is renamed, a ``TimmBackbone`` or
+        ``TorchvisionBackbone`` loses its ``timm_model.`` /
+        ``torchvision_model.`` prefix (into its own library only). Load it
+        with ``strict=False`` and check that only the classifier (``fc``,
+        ``head``, ``heads``) is missing.
     """
     if layout not in LAYOUTS:
         raise ValueError(f'layout must be one of {LAYOUTS}, got {layout!r}')
-    if layout == 'mmpretrain' or backbone_kind(state) == 'resnet':
+    kind = 'mmpretrain' if layout == 'mmpretrain' else backbone_kind(state)
+    if kind in WRAPPED.values():
+        if layout != kind:
+            raise ValueError(
+                f'this backbone holds a {kind} model: it exports to '
+                f'--layout {kind} (or mmpretrain), not {layout}')
+        prefix = next(p for p, lib in WRAPPED.items() if lib == kind)
+        return {key[len(prefix):]: value for key, value in state.items()}
+    if kind in ('mmpretrain', 'resnet'):
         return dict(state)
     return _rename(state, _VIT_NAMES[layout], layout)
 
@@ -224,8 +263,38 @@ def _torchvision_vit(shape: Dict[str, int]) -> str:
             f'hidden_dim={shape["embed_dim"]}, mlp_dim={shape["mlp"]})')
 
 
+def wrapped_model_code(model_cfg: dict) -> str:
+    """The lines that build the library model a wrapper config
+    (``dict(type='TimmBackbone', model_name=..., **kwargs)`` or
+    ``dict(type='TorchvisionBackbone', name=..., **kwargs)``) holds,
+    without a classifier and without downloading: ``timm.create_model(...,
+    pretrained=False, num_classes=0, **kwargs)`` or
+    ``torchvision.models.get_model(..., weights=None, **kwargs)`` with its
+    last ``nn.Linear`` set to ``nn.Identity``."""
+    kind = str(model_cfg['type']).split('.')[-1]
+    library, name_key = WRAPPER_TYPES[kind]
+    name = model_cfg[name_key]
+    kwargs = {key: value for key, value in model_cfg.items()
+              if key not in _WRAPPER_ARGS and key != 'num_classes'}
+    if kind == 'FoundationViT':
+        kwargs.setdefault('dynamic_img_size', True)
+    if library == 'timm':
+        return (f'model = timm.create_model({name!r}, pretrained=False, '
+                f'num_classes=0{_kwargs(kwargs)})')
+    import torchvision
+    linears = [n for n, m in torchvision.models.get_model(
+        name, weights=None, **kwargs).named_modules()
+        if isinstance(m, nn.Linear)]
+    parent, _, child = linears[-1].rpartition('.')
+    return (f'model = torchvision.models.get_model({name!r}, weights=None'
+            f'{_kwargs(kwargs)})\n'
+            f'setattr(model.get_submodule({parent!r}), {child!r}, '
+            'torch.nn.Identity())')
+
+
 def target_model(state: Dict[str, torch.Tensor], layout: str,
-                 num_heads: Optional[int] = None
+                 num_heads: Optional[int] = None,
+                 model_cfg: Optional[dict] = None
                  ) -> Tuple[str, Callable[[], nn.Module]]:
     """The model of ``layout``'s library that the converted ``state``
     (MMPretrain names, :func:`convert_backbone`'s input) loads into with
@@ -235,6 +304,10 @@ def target_model(state: Dict[str, torch.Tensor], layout: str,
         state: a backbone-only MMPretrain state dict.
         layout: ``'timm'`` or ``'torchvision'``.
         num_heads: a ViT's attention heads (its weights do not say).
+        model_cfg: for a ``TimmBackbone`` / ``TorchvisionBackbone``
+            (``timm_model.`` / ``torchvision_model.`` keys), its config
+            dict: the model name and builder arguments
+            (:func:`wrapped_model_code`).
 
     Returns:
         ``(code, build)``: Python lines that build the model without a
@@ -249,7 +322,17 @@ def target_model(state: Dict[str, torch.Tensor], layout: str,
     if layout not in ('timm', 'torchvision'):
         raise ValueError(f"layout must be 'timm' or 'torchvision', got "
                          f'{layout!r}')
-    if backbone_kind(state) == 'resnet':
+    kind = backbone_kind(state)
+    if kind in WRAPPED.values():
+        if kind != layout:
+            raise ValueError(f'this backbone holds a {kind} model: it '
+                             f'exports to --layout {kind}, not {layout}')
+        if model_cfg is None:
+            raise ValueError(f'a {kind} backbone needs its model name '
+                             '(pass --model-name, or keep the config in '
+                             "the checkpoint's meta)")
+        code = wrapped_model_code(model_cfg)
+    elif kind == 'resnet':
         name = _resnet_name(state)
         code = (f'model = timm.create_model({name!r}, pretrained=False, '
                 'num_classes=0)' if layout == 'timm' else

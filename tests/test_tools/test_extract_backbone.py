@@ -270,3 +270,83 @@ def test_trusts_only_the_named_checkpoint(dogo_checkpoint, tmp_path):
     assert not marker.exists() and not out.exists()
     tool.main([str(evil), str(out), '--trust-checkpoint', str(evil)])
     assert marker.exists() and out.is_file()
+
+
+# ---------------------------------------------------------------------------
+# TimmBackbone and TorchvisionBackbone: back to their library's own names
+
+
+def trained(backbone: torch.nn.Module) -> torch.nn.Module:
+    """``backbone`` with every float tensor moved off its initial value
+    (what training does), in eval mode."""
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for value in backbone.state_dict().values():
+            if value.is_floating_point():
+                value.mul_(1 + 0.1 * torch.randn(value.shape,
+                                                  generator=gen))
+    return backbone.eval()
+
+
+@pytest.mark.parametrize('features_only', [False, True])
+def test_timm_backbone_exports_to_timm(tmp_path, capsys, features_only):
+    """A trained TimmBackbone student (a MobileNetV4 with a builder
+    argument) loads strictly into the printed ``timm.create_model`` and
+    gives the same embedding and stage maps."""
+    import timm
+    with DefaultScope.overwrite_default_scope('mmssl_kd'):
+        cfg = dict(type='TimmBackbone', model_name='mobilenetv4_conv_small',
+                   features_only=features_only, drop_rate=0.0)
+        backbone = trained(MODELS.build(cfg))
+        teacher = dict(type='TimmBackbone', model_name='resnet18')
+    ckpt, out = tmp_path / 'epoch_1.pth', tmp_path / 'timm.pth'
+    save_checkpoint(ckpt, backbone, 'backbone',
+                    dict(type='SEED', backbone=cfg,
+                         teacher=dict(type='FrozenTeacher',
+                                      backbone=teacher)))
+    load_tool().main([str(ckpt), str(out), '--layout', 'timm'])
+    code = printed_code(capsys.readouterr().out)
+    assert ("timm.create_model('mobilenetv4_conv_small', pretrained=False, "
+            'num_classes=0, drop_rate=0.0)') in code
+    model = timm.create_model('mobilenetv4_conv_small', pretrained=False,
+                              num_classes=0, drop_rate=0.0)
+    model.load_state_dict(torch.load(out, weights_only=True))  # strict
+    model.eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        if features_only:
+            expected = model.forward_intermediates(x, intermediates_only=True)
+        else:
+            expected = [model(x)]
+        for got, want in zip(backbone(x), expected, strict=True):
+            torch.testing.assert_close(got, want, rtol=0, atol=0)
+
+
+def test_torchvision_backbone_exports_to_torchvision(tmp_path, capsys):
+    import torchvision
+
+    from mmssl_kd.models.backbones import TorchvisionBackbone
+    backbone = trained(TorchvisionBackbone('mobilenet_v3_small'))
+    ckpt, out = tmp_path / 'epoch_1.pth', tmp_path / 'tv.pth'
+    save_checkpoint(ckpt, backbone, 'peer')  # no config: --model-name
+    with pytest.raises(SystemExit):
+        load_tool().main([str(ckpt), str(out), '--part', 'peer',
+                          '--layout', 'torchvision'])
+    assert '--model-name' in capsys.readouterr().err and not out.exists()
+    with pytest.raises(SystemExit):  # a torchvision model is not timm's
+        load_tool().main([str(ckpt), str(out), '--part', 'peer',
+                          '--layout', 'timm'])
+    assert '--layout torchvision' in capsys.readouterr().err
+    load_tool().main([str(ckpt), str(out), '--part', 'peer', '--layout',
+                      'torchvision', '--model-name', 'mobilenet_v3_small'])
+    code = printed_code(capsys.readouterr().out)
+    assert "setattr(model.get_submodule('classifier'), '3'" in code
+    scope = {}
+    exec(code.replace('model.load_state_dict', 'result = model.'
+                      'load_state_dict'), scope)  # the printed lines
+    model = scope['model'].eval()
+    assert not scope['result'].missing_keys
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), backbone(x)[0], rtol=0, atol=0)
+    assert isinstance(model, torchvision.models.MobileNetV3)

@@ -1,7 +1,8 @@
 """Pull one sub-model's backbone out of an mmssl_kd checkpoint.
 
     python tools/model_converters/extract_backbone.py CKPT OUT [--part peer]
-        [--layout {mmpretrain,timm,torchvision}] [--num-heads N] [--force]
+        [--layout {mmpretrain,timm,torchvision}] [--num-heads N]
+        [--model-name NAME] [--force]
         [--trust-checkpoint CKPT]
 
 ``--part backbone`` (default) is the trained model (the student, DoGo's
@@ -13,6 +14,13 @@ whose keys are the backbone's own (``conv1.weight``, ...), as MMEngine's
 loader reads it: into a bare backbone
 (``init_cfg=dict(type='Pretrained', checkpoint=OUT)``) or into an
 ``ImageClassifier`` with ``prefix`` left out.
+
+A ``TimmBackbone`` or ``TorchvisionBackbone`` (``FoundationViT`` and
+MMPretrain's ``TIMMBackbone`` too) exports to its own library's layout,
+``--layout timm`` or ``torchvision``: its keys are that library's model's
+already.  The model name and builder arguments come from the checkpoint's
+config (``meta['cfg']``: the wrapper configs whose model takes the
+weights), or ``--model-name``.
 
 ``--layout timm`` or ``torchvision``: OUT is the bare state dict of that
 library's model without a classifier, in its key names
@@ -38,6 +46,7 @@ from mmssl_kd.cli import add_trust_argument, read_config_text
 from mmssl_kd.compat import load_checkpoint_file, trust_checkpoints
 from mmssl_kd.models.converters import (
     LAYOUTS,
+    WRAPPER_TYPES,
     backbone_kind,
     convert_backbone,
     target_model,
@@ -128,6 +137,59 @@ def num_heads_from_config(cfg_text: Optional[str],
     return heads.pop() if len(heads) == 1 else None
 
 
+def wrapper_configs(cfg_text: Optional[str], library: str) -> List[dict]:
+    """The backbone dicts of ``library``'s wrappers (``TimmBackbone``,
+    ``FoundationViT``, MMPretrain's ``TIMMBackbone`` for ``'timm'``;
+    ``TorchvisionBackbone`` for ``'torchvision'``) in a checkpoint's config
+    text, read without running it."""
+    from mmssl_kd.cli import NOT_LITERAL
+    found: List[dict] = []
+
+    def visit(node) -> None:
+        if isinstance(node, dict):
+            kind = str(node.get('type', '')).split('.')[-1]
+            if (WRAPPER_TYPES.get(kind, ('', ))[0] == library
+                    and NOT_LITERAL not in node.values()
+                    and node not in found):
+                found.append(node)
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, (list, tuple)):
+            for value in node:
+                visit(value)
+
+    if cfg_text:
+        visit(read_config_text(cfg_text).get('model'))
+    return found
+
+
+def wrapped_target(backbone: Dict[str, torch.Tensor],
+                   weights: Dict[str, torch.Tensor], layout: str,
+                   cfg_text: Optional[str], model_name: Optional[str]):
+    """``(code, build)`` of the first candidate model config that
+    ``weights`` (a ``TimmBackbone``'s or ``TorchvisionBackbone``'s, in
+    the library's names) load into strictly: ``--model-name``, else each
+    wrapper config of the checkpoint's config."""
+    if model_name:
+        candidates = [dict(type='TimmBackbone', model_name=model_name)
+                      if layout == 'timm' else
+                      dict(type='TorchvisionBackbone', name=model_name)]
+    else:
+        candidates = wrapper_configs(cfg_text, layout)
+    if not candidates:
+        return target_model(backbone, layout)  # names --model-name
+    errors = []
+    for cfg in candidates:
+        try:
+            code, build = target_model(backbone, layout, model_cfg=cfg)
+            build().load_state_dict(weights)
+            return code, build
+        except Exception as err:  # another model of the config
+            errors.append(f'{cfg}: {str(err).splitlines()[0]}')
+    raise RuntimeError('no model of the config takes these weights: '
+                       + '; '.join(errors))
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(
         description="Write one sub-model's backbone weights of an mmssl_kd "
@@ -147,6 +209,10 @@ def main(argv: Optional[List[str]] = None) -> None:
         '--num-heads', type=int,
         help="a ViT's attention heads, for --layout timm/torchvision "
         "(default: from the checkpoint's config)")
+    parser.add_argument(
+        '--model-name',
+        help='the timm or torchvision model name of a TimmBackbone or '
+        "TorchvisionBackbone (default: from the checkpoint's config)")
     parser.add_argument('--force', action='store_true',
                         help='overwrite OUT if it exists')
     add_trust_argument(parser)
@@ -159,9 +225,15 @@ def main(argv: Optional[List[str]] = None) -> None:
     try:
         backbone = extract(state, args.part)
         weights = convert_backbone(backbone, args.layout)
-        if args.layout != 'mmpretrain':
+        kind = backbone_kind(backbone) if args.layout != 'mmpretrain' \
+            else None
+        if kind in ('timm', 'torchvision'):
+            code, build = wrapped_target(
+                backbone, weights, args.layout,
+                ckpt.get('meta', {}).get('cfg'), args.model_name)
+        elif args.layout != 'mmpretrain':
             heads = args.num_heads
-            if heads is None and backbone_kind(backbone) == 'vit':
+            if heads is None and kind == 'vit':
                 heads = num_heads_from_config(
                     ckpt.get('meta', {}).get('cfg'), backbone)
             code, build = target_model(backbone, args.layout, heads)
@@ -170,7 +242,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         parser.error(f'{args.checkpoint}: {err.args[0]}')
     except RuntimeError as err:  # load_state_dict: keys or shapes differ
         parser.error(f'{args.checkpoint}: the weights do not load into '
-                     f'{args.layout}\'s model ({err}); check --num-heads')
+                     f'{args.layout}\'s model ({err}); check --num-heads or '
+                     '--model-name')
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     if args.layout == 'mmpretrain':
         meta = dict(source=osp.abspath(args.checkpoint), part=args.part,
