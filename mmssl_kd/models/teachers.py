@@ -349,26 +349,23 @@ class FrozenTeacher(BaseModule):
         """Stay in eval mode, whatever ``mode`` is."""
         return super().train(False)
 
+    def forward_features(self, x: torch.Tensor):
+        """The backbone's outputs for (B, 3, H, W) images (e.g. feature
+        maps, the targets of dense distillation), without gradients."""
+        with torch.no_grad():
+            return self.backbone(x)
+
+    def forward_head(self, features) -> torch.Tensor:
+        """(B, D) embeddings from :meth:`forward_features`' outputs: the
+        last output of the neck (or of the backbone, without a neck) as a
+        vector (:func:`~mmssl_kd.models.utils.to_vector`: a map averaged, a
+        ViT's [CLS] token), without gradients."""
+        with torch.no_grad():
+            if self.neck is not None:
+                features = self.neck(features)
+            return to_vector(features,
+                             'FrozenTeacher (add a neck that pools it)')
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) images -> (B, D) embeddings, without gradients.
-
-        The last output of the neck (or of the backbone, without a neck),
-        as a vector (:func:`~mmssl_kd.models.utils.to_vector`: a map
-        averaged, a ViT's [CLS] token).
-        """
-        with torch.no_grad():
-            out = self.backbone(x)
-            if self.neck is not None:
-                out = self.neck(out)
-            return to_vector(out, 'FrozenTeacher (add a neck that pools it)')
-
-    def outputs(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        """(B, 3, H, W) images -> every output of the neck (or of the
-        backbone, without a neck), as a tuple, without gradients: e.g. a
-        :class:`~mmssl_kd.models.backbones.FoundationViT`'s ``('map',
-        'cls')``, for dense and global objectives at once."""
-        with torch.no_grad():
-            out = self.backbone(x)
-            if self.neck is not None:
-                out = self.neck(out)
-            return tuple(out) if isinstance(out, (tuple, list)) else (out, )
+        """(B, 3, H, W) images -> (B, D) embeddings, without gradients."""
+        return self.forward_head(self.forward_features(x))

@@ -492,7 +492,7 @@ def test_foundation_teacher_layouts(family, layout, fmt, tmp_path):
                     .manual_seed(3))
     with torch.no_grad():
         expected = ref.forward_features(x)
-    tokens, cls = teacher.outputs(x)
+    tokens, cls = teacher.forward_features(x)
     exact = layout == 'timm' or family != 'dinov2-reg'
     tol = dict(rtol=0, atol=0) if exact else {}  # cls - pos + pos
     torch.testing.assert_close(tokens, expected, **tol)
@@ -541,7 +541,7 @@ def test_bf16_weights_teacher(tmp_path):
               for t in (fp32, bf16)]
     assert nbytes[1] * 2 == nbytes[0]
     x = torch.randn(2, 3, 56, 56)
-    (out, ), (expected, ) = bf16.outputs(x), fp32.outputs(x)
+    (out, ), (expected, ) = bf16.forward_features(x), fp32.forward_features(x)
     assert out.dtype == torch.float32 and out.shape == (2, 48, 4, 4)
     assert F.cosine_similarity(out.flatten(1), expected.flatten(1)).min() \
         > 0.99

@@ -3,6 +3,7 @@
 project's view check."""
 from .base import Distiller, Net, OptimPart, Parts, declared_nets
 from .baselines import BYOL, MoCoV3, SimCLR
+from .dense import DenseDistill
 from .dino import DINO
 from .dogo import DoGo
 from .glsd import GLSD, GlobalLocalNet, GlobalLocalOut
@@ -10,6 +11,7 @@ from .mokd import MOKD, MOKDNet, MOKDOut
 from .sdssl import SDSSL
 from .seed import SEED
 
-__all__ = ['BYOL', 'DINO', 'Distiller', 'DoGo', 'GLSD', 'GlobalLocalNet',
-           'GlobalLocalOut', 'MOKD', 'MOKDNet', 'MOKDOut', 'MoCoV3', 'Net',
-           'OptimPart', 'Parts', 'SDSSL', 'SEED', 'SimCLR', 'declared_nets']
+__all__ = ['BYOL', 'DINO', 'DenseDistill', 'Distiller', 'DoGo', 'GLSD',
+           'GlobalLocalNet', 'GlobalLocalOut', 'MOKD', 'MOKDNet', 'MOKDOut',
+           'MoCoV3', 'Net', 'OptimPart', 'Parts', 'SDSSL', 'SEED', 'SimCLR',
+           'declared_nets']

@@ -21,6 +21,8 @@ from mmssl_kd.registry import MODELS
 RECIPES = {
     'SEED': 'seed/seed_resnet20-cifar_resnet56-cifar-sup_1xb256-coslr-1e_'
             'cifar10-demo.py',
+    'DenseDistill': 'foundation/densedistill-global-dense_resnet20-cifar_'
+                    'resnet56-cifar-sup_1xb256-coslr-1e_cifar10-demo.py',
     'DoGo': 'dogo/dogo_resnet20-cifar_resnet56-cifar_1xb256-adam-1e_'
             'cifar10-demo.py',
     'DINO': 'selfsup/dino_vit-mini-p4_1xb256-coslr-5e_cifar10-demo.py',
