@@ -10,7 +10,7 @@ constructor leaves them out
 import logging
 import os.path as osp
 from collections.abc import Mapping
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence
 
 import torch
 from mmengine.logging import print_log

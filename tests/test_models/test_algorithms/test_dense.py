@@ -70,3 +70,30 @@ def test_bad_settings_are_refused():
                                   out_channels=32))
     with pytest.raises(ValueError, match="teacher's width 64"):
         model([torch.randn(2, 3, 32, 32)], None, mode='loss')
+
+
+def test_foundation_teacher_gives_map_and_embedding_in_one_forward():
+    """A (tiny, random) DINOv2 teacher with outputs ('map', 'cls'): the
+    dense target is its patch map at its 4 x 4 grid, SEED's its [CLS]."""
+    from _helpers.foundation import SMALL
+    teacher = dict(type='FrozenTeacher', input_size=56,
+                   backbone=dict(type='FoundationViT',
+                                 model_name='vit_small_patch14_dinov2',
+                                 img_size=56, outputs=('map', 'cls'),
+                                 **SMALL))
+    model = build(teacher=teacher,
+                  neck=dict(type='MoCoV2Neck', in_channels=64,
+                            hid_channels=64, out_channels=48,
+                            with_avg_pool=True),
+                  dense_neck=dict(type='DenseProjector', in_channels=64,
+                                  out_channels=48))
+    x = torch.randn(4, 3, 56, 56)
+    losses = model([x], None, mode='loss')
+    assert set(losses) == {'loss_global', 'loss_dense'}
+    with torch.no_grad():
+        target, cls = model.teacher.forward_features(x)
+        assert target.shape == (4, 48, 4, 4)
+        expected = DenseFeatureLoss()(
+            model.dense_neck(model.backbone(x)[-1]), target)
+    assert losses['loss_dense'].item() == pytest.approx(expected.item(),
+                                                        rel=1e-5)
