@@ -42,3 +42,13 @@ class Gloo:
     def group(self):
         """``with gloo.group():`` this process as a gloo group of one."""
         return gloo_group(self.init_method)
+
+
+def mean_over_ranks(*tensors):
+    """The tensors averaged over the ranks in place, as DDP averages
+    gradients (as they are without a process group)."""
+    if dist.is_initialized():
+        for tensor in tensors:
+            dist.all_reduce(tensor)
+            tensor /= dist.get_world_size()
+    return tensors

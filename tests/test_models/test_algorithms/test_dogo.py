@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 import torch
-import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
+from _helpers.dist import mean_over_ranks
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 from mmengine.registry import DefaultScope
 
@@ -342,12 +342,7 @@ def ntxent_loss_and_grad(z1, z2, weight):
     weight = weight.clone().requires_grad_()
     loss = NTXentLoss(0.5)(z1 @ weight, z2 @ weight)
     loss.backward()
-    loss, grad = loss.detach(), weight.grad
-    if dist.is_initialized():
-        for t in (loss, grad):
-            dist.all_reduce(t)
-            t /= dist.get_world_size()
-    return loss, grad
+    return mean_over_ranks(loss.detach(), weight.grad)
 
 
 def problem():

@@ -5,8 +5,8 @@ import math
 
 import pytest
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
+from _helpers.dist import mean_over_ranks
 from mmengine.logging import MessageHub
 from mmengine.registry import DefaultScope
 
@@ -395,12 +395,7 @@ def gathered_losses(q1, q2, f1, f2, weight):
     loss = moco_nce(q1 @ weight, f2, 0.2) + final_target_nce(
         q2 @ weight, [f1, f2], 1, 0.2)
     loss.backward()
-    loss, grad = loss.detach(), weight.grad
-    if dist.is_initialized():
-        for t in (loss, grad):
-            dist.all_reduce(t)
-            t /= dist.get_world_size()
-    return loss, grad
+    return mean_over_ranks(loss.detach(), weight.grad)
 
 
 def problem():

@@ -2,8 +2,8 @@
 gathered contrastive loss equals the single-process loss and gradient."""
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
+from _helpers.dist import mean_over_ranks
 from mmpretrain.models.selfsup.simclr import GatherLayer
 
 from mmssl_kd.models.utils import (
@@ -35,12 +35,7 @@ def loss_and_grad(x, gather, offset=0):
     weight = problem()[1].requires_grad_()
     loss = contrastive_loss(x, weight, gather, offset)
     loss.backward()
-    loss, grad = loss.detach(), weight.grad
-    if dist.is_initialized():
-        for t in (loss, grad):
-            dist.all_reduce(t)
-            t /= dist.get_world_size()
-    return loss, grad
+    return mean_over_ranks(loss.detach(), weight.grad)
 
 
 def mmpretrain_gather(z):
