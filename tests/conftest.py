@@ -13,6 +13,14 @@ from mmengine.logging import MessageHub
 
 import mmssl_kd  # noqa: F401  (registries, safe checkpoint loader)
 
+# One torch thread in every test process (the tools' subprocesses get
+# OMP_NUM_THREADS=1 too): the tests' tensors are tiny, and on a busy machine
+# (CI beside other jobs) threads waiting for a core cost far more than they
+# gain: the two-step runs of the DINO, MOKD and SEED demos in
+# tests/test_configs.py took 49 s at one thread and 165 s at two on a 2-core
+# machine at load average 4.5.
+torch.set_num_threads(1)
+
 
 def make_image_folder(root: Path, splits=('train', 'test'), classes=2,
                       per_class=4, size=40, seed=0) -> Path:
@@ -49,17 +57,6 @@ def gloo(tmp_path):
     yield Gloo(f'file://{tmp_path / "dist_rendezvous"}')
     if dist.is_initialized():
         dist.destroy_process_group()
-
-
-@pytest.fixture(scope='module')
-def one_thread():
-    """One torch thread for a module of tiny-tensor tests (``pytestmark =
-    pytest.mark.usefixtures('one_thread')``): on a busy machine two threads
-    per process cost far more in waiting than they gain."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(autouse=True)

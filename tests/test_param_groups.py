@@ -30,8 +30,6 @@ from mmssl_kd.param_groups import (
     regroup_scheduler_states,
 )
 
-pytestmark = pytest.mark.usefixtures('one_thread')
-
 NO_DECAY = dict(norm_decay_mult=0., bias_decay_mult=0.)
 ADAMW = dict(type='AdamW', lr=1e-2, weight_decay=0.05)
 OPTIMIZERS = {

@@ -7,8 +7,6 @@ from mmpretrain.engine.optimizers import LARS as MMPretrainLARS
 from mmssl_kd.engine.optimizers import LARS
 from mmssl_kd.registry import OPTIMIZERS
 
-pytestmark = pytest.mark.usefixtures('one_thread')
-
 
 def _params(seed: int):
     gen = torch.Generator().manual_seed(seed)

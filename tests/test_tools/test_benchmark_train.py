@@ -28,9 +28,6 @@ RUNS = {
 }
 
 
-pytestmark = pytest.mark.usefixtures('one_thread')
-
-
 @pytest.mark.parametrize('algorithm', RUNS)
 def test_times_toolbox_and_reference(algorithm, tiny_image_folder,
                                      tmp_path, capsys):

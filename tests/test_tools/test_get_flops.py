@@ -26,9 +26,6 @@ SDSSL_DEMO = 'configs/sdssl/sdssl-mocov3_vit-mini-p4_1xb256-coslr-5e_' \
     'cifar10-demo.py'
 
 
-pytestmark = pytest.mark.usefixtures('one_thread')
-
-
 def table(argv):
     return {(r.part, r.module): r for r in get_flops.main(argv)}
 

@@ -32,9 +32,6 @@ DEMOS = {
 }
 
 
-pytestmark = pytest.mark.usefixtures('one_thread')
-
-
 @pytest.mark.parametrize('algorithm', DEMOS)
 def test_reference_step_gives_toolbox_losses(algorithm, tiny_image_folder,
                                              tmp_path):

@@ -15,8 +15,6 @@ from mmssl_kd.cli import build_model, load_config, load_model
 
 REPO = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.usefixtures('one_thread')
-
 
 def load_tool(path: str):
     spec = importlib.util.spec_from_file_location(Path(path).stem,

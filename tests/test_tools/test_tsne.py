@@ -21,9 +21,6 @@ tsne = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(tsne)
 
 
-pytestmark = pytest.mark.usefixtures('one_thread')
-
-
 @pytest.fixture(scope='module')
 def config(tmp_path_factory, tiny_image_folder) -> str:
     """SEED: a ResNet-20 student, a frozen ResNet-20 teacher without weights

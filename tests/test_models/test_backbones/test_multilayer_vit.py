@@ -7,8 +7,6 @@ from mmpretrain.models.backbones import VisionTransformer
 
 from mmssl_kd.models.backbones import MultiLayerCLSViT
 
-pytestmark = pytest.mark.usefixtures('one_thread')
-
 ARCH = dict(embed_dims=16, num_layers=3, num_heads=2,
             feedforward_channels=32)
 KW = dict(img_size=16, patch_size=8)

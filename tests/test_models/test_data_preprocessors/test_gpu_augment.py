@@ -22,8 +22,6 @@ from mmssl_kd.models.data_preprocessors import (
 )
 from mmssl_kd.registry import MODELS
 
-pytestmark = pytest.mark.usefixtures('one_thread')
-
 EPS = torch.finfo(torch.float32).eps
 NORM = dict(mean=[125.307, 122.950, 113.865], std=[62.993, 62.089, 66.705],
             to_rgb=True)

@@ -8,8 +8,6 @@ from _helpers.losses import loss_at_epoch, teacher_temp_of
 
 from mmssl_kd.models.losses import DINOLoss, crop_pairs, teacher_temp_at
 
-pytestmark = pytest.mark.usefixtures('one_thread')
-
 B, K = 4, 6
 S_TAU = 0.1
 

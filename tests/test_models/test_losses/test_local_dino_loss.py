@@ -8,8 +8,6 @@ from _helpers.losses import loss_at_epoch, teacher_temp_of
 
 from mmssl_kd.models.losses import LocalDINOLoss, crop_pairs
 
-pytestmark = pytest.mark.usefixtures('one_thread')
-
 B, K = 2, 5
 S_TAU = 0.1
 TOKENS = (4, 4, 1)  # two global views of 2 x 2 tokens, one local of 1

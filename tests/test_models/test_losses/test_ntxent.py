@@ -10,8 +10,6 @@ import torch.nn.functional as F
 from mmssl_kd.models.losses import NTXentLoss
 from mmssl_kd.registry import MODELS
 
-pytestmark = pytest.mark.usefixtures('one_thread')
-
 
 def formula(z1, z2, tau):
     """``1/2N sum_i -log exp(s_{i,pos(i)} / tau) / sum_{k != i}

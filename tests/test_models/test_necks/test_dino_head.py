@@ -8,8 +8,6 @@ import torch.nn.functional as F
 from mmssl_kd.models.necks import DINOHead
 from mmssl_kd.registry import MODELS
 
-pytestmark = pytest.mark.usefixtures('one_thread')
-
 
 @pytest.mark.parametrize('num_layers,use_bn', [(1, False), (2, True),
                                                 (3, False), (3, True)])

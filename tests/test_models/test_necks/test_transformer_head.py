@@ -9,8 +9,6 @@ import torch.nn.functional as F
 
 from mmssl_kd.models.necks import TransformerHead
 
-pytestmark = pytest.mark.usefixtures('one_thread')
-
 E, K = 8, 10
 
 
