@@ -157,11 +157,16 @@ class DoGo(Distiller):
     def kl_divergence(self, sim_own: torch.Tensor,
                       sim_peer: torch.Tensor) -> torch.Tensor:
         """``KL(sg[softmax(sim_peer / tau)] || softmax(sim_own / tau))`` of
-        the (B, B) cosine similarities, reduced by ``kd_reduction``; fp32."""
-        return F.kl_div(F.log_softmax(sim_own.float() / self.tau_kd, dim=1),
-                        F.log_softmax(sim_peer.detach().float() / self.tau_kd,
-                                      dim=1),
-                        reduction=self.kd_reduction, log_target=True)
+        the (B, B) cosine similarities, summed, then divided as
+        ``F.kl_div``'s ``kd_reduction`` does (``'mean'``: by the B * B
+        elements, PyTorch's deprecated default; ``'batchmean'``: by B);
+        fp32."""
+        kl = F.kl_div(F.log_softmax(sim_own.float() / self.tau_kd, dim=1),
+                      F.log_softmax(sim_peer.detach().float() / self.tau_kd,
+                                    dim=1),
+                      reduction='sum', log_target=True)
+        return kl / (sim_own.numel() if self.kd_reduction == 'mean'
+                     else len(sim_own))
 
     @staticmethod
     def simsiam_loss(out: List[PeerOut]) -> torch.Tensor:
