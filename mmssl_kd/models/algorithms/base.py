@@ -101,22 +101,23 @@ class Distiller(BaseSelfSupervisor):
         self.step_values = self.schedules(
             hub.get_info('iter', 0), hub.get_info('epoch', 0),
             hub.get_info('max_iters'))
-        for name in self.parts.ema:
-            ema: CosineEMA = getattr(self, name)
-            if int(ema.steps) == 0:  # the first step: copy the student
-                self._update_ema(name)
+        self._update_emas(first_only=True)  # the first step: copy
         return self.loss(inputs, data_samples, **self.step_values)
 
-    def _update_ema(self, name: str) -> None:
-        with torch.no_grad():
-            getattr(self, name).update_parameters(self.parts.ema[name]())
+    @torch.no_grad()
+    def _update_emas(self, first_only: bool = False) -> None:
+        """Each EMA teacher one update from its student (``first_only``:
+        only those never updated, without a device sync per step)."""
+        for name, student in self.parts.ema.items():
+            ema: CosineEMA = getattr(self, name)
+            if not first_only or ema.updates == 0:
+                ema.update_parameters(student())
 
     def end_step(self, log_vars: Dict[str, torch.Tensor]
                  ) -> Dict[str, torch.Tensor]:
         """After the optimizer step: every EMA teacher one update towards
         its student; the schedule values into the logs."""
-        for name in self.parts.ema:
-            self._update_ema(name)
+        self._update_emas()
         log_vars.update(
             {k: torch.tensor(v) for k, v in self.step_values.items()})
         return log_vars

@@ -52,14 +52,21 @@ class CosineEMA(_MMPretrainCosineEMA):
         return cosine_schedule(steps, max_iters, self.momentum,
                                self.end_momentum)
 
+    @property
+    def updates(self) -> int:
+        """The updates made so far: the ``steps`` buffer, read from its
+        device once (after construction or a load), then counted here."""
+        if self._steps is None:
+            self._steps = int(self.steps)
+        return self._steps
+
     def update_parameters(self, model: nn.Module) -> None:
         """The averaged parameters (and buffers) from ``model``'s, as
         MMEngine's ``BaseAveragedModel.update_parameters`` does."""
         if not self.foreach:
+            self._steps = None  # MMPretrain's update counts on the device
             return super().update_parameters(model)
-        if self._steps is None:  # after construction or a load
-            self._steps = int(self.steps)
-        steps = self._steps
+        steps = self.updates
         if steps == 0 or steps % self.interval == 0:
             source: Dict[str, torch.Tensor] = (
                 model.state_dict() if self.update_buffers else
