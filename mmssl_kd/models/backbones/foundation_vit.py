@@ -10,11 +10,13 @@ or ``'timm'``; ``.safetensors`` files too).
 """
 import io
 import re
+import types
 from contextlib import nullcontext, redirect_stdout
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import timm
 import torch
+import torch.nn.functional as F
 from mmengine.model import BaseModule
 
 from mmssl_kd.registry import MODELS
@@ -23,6 +25,30 @@ from mmssl_kd.registry import MODELS
 OUTPUTS = ('cls', 'pooled', 'registers', 'map', 'tokens')
 _DTYPES = {'float32': torch.float32, 'bfloat16': torch.bfloat16,
            'float16': torch.float16}
+
+
+def _dinov2_pos_embed(model, x: torch.Tensor) -> torch.Tensor:
+    """timm ``VisionTransformer._pos_embed`` as the official DINOv2
+    models without registers compute it (``interpolate_pos_encoding``,
+    ``interpolate_offset=0.1``, no antialiasing): the (M, M) grid of patch
+    position embeddings is resampled bicubically by the scale factor
+    ``(h + 0.1) / M``, in fp32, then [CLS] is prepended and its embedding
+    added.  ``x``: the (B, h, w, D) patch embeddings."""
+    batch, h, w, dim = x.shape
+    h, w = int(h), int(w)  # traced (FLOP counting): sizes are tensors
+    pos = model.pos_embed.float()
+    rows, cols = model.patch_embed.grid_size
+    patch_pos = pos[:, 1:]
+    if (h, w) != (rows, cols):
+        grid = patch_pos.reshape(1, rows, cols, dim).permute(0, 3, 1, 2)
+        grid = F.interpolate(grid, scale_factor=((h + 0.1) / rows,
+                                                 (w + 0.1) / cols),
+                             mode='bicubic', antialias=False)
+        patch_pos = grid.permute(0, 2, 3, 1).reshape(1, h * w, dim)
+    pos = torch.cat([pos[:, :1], patch_pos], dim=1).to(x.dtype)
+    x = torch.cat([model.cls_token.expand(batch, -1, -1).to(x.dtype),
+                   x.reshape(batch, h * w, dim)], dim=1)
+    return model.pos_drop(x + pos)
 
 
 def _bf16_device(device: torch.device) -> bool:
@@ -55,11 +81,16 @@ class FoundationViT(BaseModule):
     :meth:`FrozenTeacher.outputs` gives them all.
 
     The position embeddings of a learned-position ViT (DINOv2) are
-    resampled to each input's patch grid by timm (bicubic, as
-    ``timm.layers.resample_abs_pos_embed``), so any input size works
-    (DINOv3's rotary embeddings need none; its input sides must be
-    multiples of 16).  timm's interpolation can differ slightly from the
-    official hub models' at sizes other than the training one.
+    resampled to each input's patch grid, so any input size works (DINOv3's
+    rotary embeddings need none; its input sides must be multiples of 16).
+    With ``pos_interpolation='official'`` (default) they are resampled as
+    the official hub models do: DINOv2 without registers by a scale factor
+    ``(h + 0.1) / M`` without antialiasing (:func:`_dinov2_pos_embed`);
+    the register models by size with antialiasing, which is timm's own
+    ``resample_abs_pos_embed``.  ``'timm'`` keeps timm's for every model
+    (at 224 px it moves a DINOv2 ViT-B/14's outputs by up to ~0.2: the
+    official models were checked output by output, see
+    configs/foundation/README.md).
 
     Args:
         model_name: A timm model name (``timm.list_models('*dinov*')``).
@@ -70,6 +101,7 @@ class FoundationViT(BaseModule):
         weights_dtype: ``'bfloat16'`` (or ``'float16'``) keeps the weights
             in that type: half the memory of fp32, for a teacher too large
             for the device in fp32.  Inputs are cast to it.  None: fp32.
+        pos_interpolation: ``'official'`` or ``'timm'``, see above.
         init_cfg: MMEngine init config (timm initialises the model).
         **kwargs: Other arguments of ``timm.create_model`` (``img_size``,
             ``depth``, ``embed_dim``, ``num_heads`` ...).
@@ -80,6 +112,7 @@ class FoundationViT(BaseModule):
                  outputs: Sequence[str] = ('cls', ),
                  autocast: Union[bool, str] = 'auto',
                  weights_dtype: Optional[str] = None,
+                 pos_interpolation: str = 'official',
                  init_cfg: Optional[Union[dict, list]] = None,
                  **kwargs):
         super().__init__(init_cfg=init_cfg)
@@ -94,6 +127,9 @@ class FoundationViT(BaseModule):
         if weights_dtype is not None and weights_dtype not in _DTYPES:
             raise ValueError(f'weights_dtype must be one of {list(_DTYPES)} '
                              f'or None, got {weights_dtype!r}')
+        if pos_interpolation not in ('official', 'timm'):
+            raise ValueError("pos_interpolation must be 'official' or "
+                             f"'timm', got {pos_interpolation!r}")
         if isinstance(outputs, str):
             outputs = (outputs, )
         if not outputs:
@@ -122,6 +158,12 @@ class FoundationViT(BaseModule):
                                  "or 'block<k>'")
         reg = getattr(self.timm_model, 'reg_token', None)
         self.num_registers = 0 if reg is None else reg.shape[1]
+        self.pos_interpolation = pos_interpolation
+        architecture = model_name.split('.')[0]  # without a weight tag
+        if (pos_interpolation == 'official' and not self.num_registers
+                and architecture.endswith('_dinov2')):
+            self.timm_model._pos_embed = types.MethodType(
+                _dinov2_pos_embed, self.timm_model)
         if 'registers' in self.outputs and not self.num_registers:
             raise ValueError(f"output 'registers': {model_name} has no "
                              'register tokens (use a *_reg4_dinov2 or '

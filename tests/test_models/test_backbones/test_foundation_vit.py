@@ -1,5 +1,6 @@
 """FoundationViT: the outputs a config picks, position embeddings
-resampled as timm resamples them, bf16 autocast and weights."""
+resampled as the official models (or timm) resample them, bf16 autocast
+and weights."""
 import pytest
 import timm
 import torch
@@ -56,26 +57,58 @@ def test_outputs_against_timm(family):
     assert all(v.dtype == torch.float32 for v in got.values())
 
 
-@pytest.mark.parametrize('family', ['dinov2', 'dinov2-reg'])
-def test_position_embeddings_resampled_as_timm(family):
+def official_dinov2_resample(pos_embed: torch.Tensor, size) -> torch.Tensor:
+    """The official DINOv2 models' ``interpolate_pos_encoding`` without
+    registers (``interpolate_offset=0.1``): bicubic by the scale factor
+    (h + 0.1) / M, no antialiasing, [CLS] embedding kept."""
+    grid = pos_embed[:, 1:].reshape(1, 4, 4, -1).permute(0, 3, 1, 2)
+    grid = torch.nn.functional.interpolate(
+        grid, scale_factor=((size[0] + 0.1) / 4, (size[1] + 0.1) / 4),
+        mode='bicubic', antialias=False)
+    return torch.cat([pos_embed[:, :1], grid.flatten(2).transpose(1, 2)], 1)
+
+
+def timm_resample(pos_embed: torch.Tensor, size) -> torch.Tensor:
+    """timm's resampling of a 4 x 4 grid (with a [CLS] entry or, for the
+    register models, without)."""
+    return resample_abs_pos_embed(pos_embed, new_size=size, old_size=(4, 4),
+                                  num_prefix_tokens=pos_embed.shape[1] - 16)
+
+
+@pytest.mark.parametrize('family, mode, resample', [
+    ('dinov2', 'official', official_dinov2_resample),
+    ('dinov2', 'timm', timm_resample),
+    ('dinov2-reg', 'official', timm_resample),  # the official reg models'
+    ('dinov2-reg', 'timm', timm_resample),
+])
+def test_position_embeddings_resampled_as_the_official_models(
+        family, mode, resample):
     """At 70 x 42 (a 5 x 3 grid; trained on 4 x 4) the teacher equals a
-    timm model built for 70 x 42 whose pos_embed timm's
-    resample_abs_pos_embed made."""
+    timm model built for 70 x 42 whose pos_embed was resampled as the
+    official hub models do (DINOv2 without registers: a scale factor with
+    an offset of 0.1; with registers: timm's resample_abs_pos_embed), or
+    with pos_interpolation='timm' as timm does."""
     ref = foundation.tiny_timm(family)
-    vit = wrapped(family, ('tokens', 'map'))
+    vit = wrapped(family, ('tokens', 'map'), pos_interpolation=mode)
     name = foundation.FAMILIES[family][0]
     fixed = timm.create_model(name, pretrained=False, num_classes=0,
                               img_size=(70, 42), **foundation.SMALL).eval()
     state = ref.state_dict()
-    state['pos_embed'] = resample_abs_pos_embed(
-        state['pos_embed'], new_size=(5, 3), old_size=(4, 4),
-        num_prefix_tokens=0 if ref.no_embed_class else 1)
+    state['pos_embed'] = resample(state['pos_embed'], (5, 3))
     fixed.load_state_dict(state)
     x = images(70, 42)
     tokens, fmap = vit(x)
     with torch.no_grad():
         torch.testing.assert_close(tokens, fixed.forward_features(x))
+        # the two resamplings differ: the switch matters
+        trained = foundation.tiny_timm('dinov2').state_dict()['pos_embed']
+        assert not torch.allclose(official_dinov2_resample(trained, (5, 3)),
+                                  timm_resample(trained, (5, 3)), atol=1e-3)
     assert fmap.shape == (2, 48, 5, 3)
+    # at the training grid both leave the embeddings as they are
+    with torch.no_grad():
+        torch.testing.assert_close(vit(images(56, 56))[0],
+                                   ref.forward_features(images(56, 56)))
 
 
 def test_dinov3_any_multiple_of_16():
