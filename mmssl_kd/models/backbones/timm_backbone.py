@@ -1,4 +1,5 @@
 """Any timm model, by name, as a student (or teacher) backbone."""
+import copy
 from typing import Optional, Sequence, Tuple, Union
 
 import timm
@@ -23,8 +24,11 @@ class TimmBackbone(BaseModule):
       ``(B, C_i, H_i, W_i)`` at ``out_indices`` (default: every stage, as
       ``timm.create_model(..., features_only=True)`` gives them), from
       timm's ``forward_intermediates``, in the order of ``out_indices``.
-      Layers after the last map asked for are left unused (under DDP set
-      ``model_wrapper_cfg=dict(find_unused_parameters=True)``).
+      The layers after the last map asked for (those timm's
+      ``prune_intermediate_layers`` would remove: a conv head, a ViT's
+      last norm, later blocks) are frozen, not removed: DDP needs no
+      ``find_unused_parameters`` and the state dict stays timm's whole
+      model's.
 
     The model sits at ``self.timm_model`` with timm's own key names, so a
     checkpoint's ``backbone.timm_model.*`` tensors are timm's state dict
@@ -80,6 +84,20 @@ class TimmBackbone(BaseModule):
             out_indices = range(num_stages) if num_stages else (-1, )
         self.out_indices: Tuple[int, ...] = tuple(
             i % num_stages if num_stages else i for i in out_indices)
+        if features_only:
+            self._freeze_unused()
+
+    def _freeze_unused(self) -> None:
+        """``requires_grad=False`` on the parameters that timm's
+        ``prune_intermediate_layers`` (on a copy) drops for
+        ``out_indices``: ``forward_intermediates`` never reaches them."""
+        pruned = copy.deepcopy(self.timm_model)
+        pruned.prune_intermediate_layers(sorted(set(self.out_indices)),
+                                         prune_norm=True, prune_head=True)
+        used = {name for name, _ in pruned.named_parameters()}
+        for name, param in self.timm_model.named_parameters():
+            if name not in used:
+                param.requires_grad_(False)
 
     @property
     def num_features(self) -> int:

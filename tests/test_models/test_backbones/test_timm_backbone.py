@@ -32,6 +32,29 @@ def test_out_indices_order_and_negative():
     assert backbone.stage_channels() == (512, 128)
 
 
+@pytest.mark.parametrize('name, kwargs, frozen', [
+    ('resnet18', {}, set()),
+    ('mobilenetv4_conv_small', {}, {'conv_head', 'norm_head'}),
+    ('efficientnet_b0', {}, {'conv_head', 'bn2'}),
+    ('vit_tiny_patch16_224', dict(img_size=32), {'norm'}),
+])
+def test_features_only_trains_exactly_what_the_maps_use(name, kwargs,
+                                                         frozen):
+    """Every trainable parameter gets a gradient from the last map, and
+    the frozen ones are the layers after it (DDP without
+    find_unused_parameters); the state dict is still timm's whole model."""
+    backbone = TimmBackbone(name, features_only=True, out_indices=(-1, ),
+                            **kwargs)
+    backbone(torch.randn(2, 3, 32, 32))[0].square().mean().backward()
+    params = dict(backbone.timm_model.named_parameters())
+    assert {n for n, p in params.items() if p.grad is None} == \
+        {n for n, p in params.items() if not p.requires_grad}
+    assert {n.rsplit('.', 1)[0] for n, p in params.items()
+            if not p.requires_grad} == frozen
+    assert backbone.timm_model.state_dict().keys() == timm.create_model(
+        name, pretrained=False, num_classes=0, **kwargs).state_dict().keys()
+
+
 def test_pooled_embedding_equals_timm_and_loads_as_timm_teacher(tmp_path):
     init_default_scope('mmssl_kd')
     source = timm.create_model('resnet18', pretrained=False).eval()
