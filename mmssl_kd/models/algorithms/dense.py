@@ -29,7 +29,8 @@ class DenseDistill(SEED):
     (:meth:`FrozenTeacher.forward_features`; its last 4-D output), at the
     teacher's grid.
     ``global_weight=0`` is dense-only: the global head is frozen (no
-    gradient) and the queue unused; ``dense_weight=0`` is SEED.
+    gradient) and the queue unused; ``dense_weight=0`` is SEED (the dense
+    head frozen and unused).
 
     Args:
         backbone, neck, teacher: as :class:`SEED`; the teacher a
@@ -69,6 +70,8 @@ class DenseDistill(SEED):
         self.dense_weight = dense_weight
         if not global_weight:
             self.neck.requires_grad_(False)
+        if not dense_weight:  # DDP: no parameter that gets no gradient
+            self.dense_neck.requires_grad_(False)
 
     @property
     def parts(self) -> Parts:

@@ -50,6 +50,15 @@ def test_dense_only_is_the_feature_loss_and_freezes_the_global_head():
     assert model.dense_neck.proj.weight.grad.abs().sum() > 0
 
 
+def test_global_only_is_seed_and_freezes_the_dense_head():
+    model = build(global_weight=1., dense_weight=0.)
+    losses = model([torch.randn(4, 3, 32, 32)], None, mode='loss')
+    assert set(losses) == {'loss_global'}
+    # under DDP a trainable parameter without a gradient stops the step
+    assert not any(p.requires_grad for p in model.dense_neck.parameters())
+    assert all(p.requires_grad for p in model.neck.parameters())
+
+
 def test_global_and_dense_adds_seed_terms():
     x = torch.randn(4, 3, 32, 32)
     both = build(global_weight=1., dense_weight=1.)
