@@ -5,6 +5,10 @@ MMPretrain's ``ResNet`` already uses torchvision's (and timm's) names; its
 torchvision's ``vision_transformer.VisionTransformer``. Both ViTs compute
 the same function (pre-norm blocks, LayerNorm eps 1e-6, qkv bias, [CLS]
 first), so the converted weights give the same features (tested).
+
+``'mmdet'``: an ImageNet ResNet (MMPretrain's, or timm's or torchvision's
+inside a ``TimmBackbone`` / ``TorchvisionBackbone``) in MMDetection's
+``ResNet`` names, which are torchvision's too (:func:`resnet_depth`).
 """
 import math
 import re
@@ -13,7 +17,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import torch
 from torch import nn
 
-LAYOUTS = ('mmpretrain', 'timm', 'torchvision')
+LAYOUTS = ('mmpretrain', 'timm', 'torchvision', 'mmdet')
 #: Backbones that hold another library's model, by the attribute (key
 #: prefix) that holds it: its keys are already that library's names.
 WRAPPED = {'timm_model.': 'timm', 'torchvision_model.': 'torchvision'}
@@ -115,14 +119,58 @@ def _rename(state: Dict[str, torch.Tensor],
     return out
 
 
+def _unwrap(state: Dict[str, torch.Tensor],
+            library: str) -> Dict[str, torch.Tensor]:
+    """The keys of the model a ``TimmBackbone`` / ``TorchvisionBackbone``
+    holds, without its ``timm_model.`` / ``torchvision_model.`` prefix."""
+    prefix = next(p for p, lib in WRAPPED.items() if lib == library)
+    return {key[len(prefix):]: value for key, value in state.items()}
+
+
+_MMDET_RESNETS = ("MMDetection's ResNet (--layout mmdet) takes "
+                  'ResNet-18/34/50/101/152 with a 7x7 stem')
+
+
+def _to_mmdet(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """An ImageNet ResNet backbone in MMDetection's ``ResNet`` names,
+    without a classifier (``fc``); a ValueError for any other model."""
+    if 'layers.0.attn.qkv.weight' in state:
+        raise ValueError(f'this backbone is an MMPretrain VisionTransformer; '
+                         f'{_MMDET_RESNETS}. Keep --layout mmpretrain.')
+    what, library = 'this backbone', wrapped_library(state)
+    if library is not None:
+        what = f'the {library} model of this backbone'
+        state = _unwrap(state, library)
+        if state and all(key.startswith('model.') for key in state):
+            # timm's FeatureGetterNet (features_only, feature_cls='getter')
+            state = {key[6:]: value for key, value in state.items()}
+        state = {key: value for key, value in state.items()
+                 if not key.startswith('fc.')}
+    if 'layer1.0.conv1.weight' not in state:
+        raise ValueError(f'{what} is not a ResNet (first keys '
+                         f'{sorted(state)[:4]}); {_MMDET_RESNETS}.')
+    if 'conv1.weight' not in state:
+        stem = sorted(key for key in state if key.startswith('conv1.'))
+        raise ValueError(f'{what} is a ResNet with a deep stem ({stem[:3]}'
+                         f", e.g. timm's resnet50d); {_MMDET_RESNETS}.")
+    _resnet_name(state, "MMDetection's ResNet (--layout mmdet) has")
+    return state
+
+
+def resnet_depth(state: Dict[str, torch.Tensor]) -> int:
+    """18, 34, 50, 101 or 152: the depth of an ImageNet ResNet in
+    torchvision's (MMPretrain's, MMDetection's) names, or a ValueError."""
+    return int(_resnet_name(state)[len('resnet'):])
+
+
 def convert_backbone(state: Dict[str, torch.Tensor],
                      layout: str) -> Dict[str, torch.Tensor]:
     """A backbone-only MMPretrain state dict in ``layout``'s names.
 
     Args:
         state: keys of the backbone itself (``extract_backbone.extract``).
-        layout: ``'mmpretrain'`` (unchanged), ``'timm'`` or
-            ``'torchvision'``.
+        layout: ``'mmpretrain'`` (unchanged), ``'timm'``,
+            ``'torchvision'`` or ``'mmdet'``.
 
     Returns:
         A new dict; a ResNet keeps its names (they are torchvision's and
@@ -130,18 +178,26 @@ def convert_backbone(state: Dict[str, torch.Tensor],
         ``TorchvisionBackbone`` loses its ``timm_model.`` /
         ``torchvision_model.`` prefix (into its own library only). Load it
         with ``strict=False`` and check that only the classifier (``fc``,
-        ``head``, ``heads``) is missing.
+        ``head``, ``heads``) is missing. ``'mmdet'`` takes an ImageNet
+        ResNet of any of these kinds and drops its classifier: the result
+        loads strictly into MMDetection's ``ResNet(depth)``.
+
+    Raises:
+        ValueError: ``layout`` has no model for this backbone (for
+            ``'mmdet'``: anything but a 7x7-stem ResNet-18 to 152).
     """
     if layout not in LAYOUTS:
         raise ValueError(f'layout must be one of {LAYOUTS}, got {layout!r}')
+    if layout == 'mmdet':
+        return _to_mmdet(state)
     kind = 'mmpretrain' if layout == 'mmpretrain' else backbone_kind(state)
     if kind in WRAPPED.values():
         if layout != kind:
             raise ValueError(
                 f'this backbone holds a {kind} model: it exports to '
-                f'--layout {kind} (or mmpretrain), not {layout}')
-        prefix = next(p for p, lib in WRAPPED.items() if lib == kind)
-        return {key[len(prefix):]: value for key, value in state.items()}
+                f'--layout {kind}, mmdet (a ResNet) or mmpretrain, not '
+                f'{layout}')
+        return _unwrap(state, kind)
     if kind in ('mmpretrain', 'resnet'):
         return dict(state)
     return _rename(state, _VIT_NAMES[layout], layout)
@@ -182,8 +238,10 @@ def _count(state: Dict[str, torch.Tensor], template: str) -> int:
     return n
 
 
-def _resnet_name(state: Dict[str, torch.Tensor]) -> str:
-    """The timm/torchvision name of a ResNet backbone, or a ValueError."""
+def _resnet_name(state: Dict[str, torch.Tensor],
+                 who: str = 'timm and torchvision have') -> str:
+    """The timm/torchvision name of a ResNet backbone, or a ValueError
+    saying that ``who`` no model for it."""
     blocks = tuple(_count(state, f'layer{s}.{{}}.conv1.weight')
                    for s in range(1, 5))
     blocks = blocks[:blocks.index(0)] if 0 in blocks else blocks
@@ -194,10 +252,10 @@ def _resnet_name(state: Dict[str, torch.Tensor]) -> str:
     if name is None or stem != (64, 3, 7, 7) or width != 64:
         kind = 'bottleneck' if bottleneck else 'basic'
         raise ValueError(
-            'timm and torchvision have no model for this ResNet '
+            f'{who} no model for this ResNet '
             f'({len(blocks)} stages of {list(blocks)} {kind} blocks, stem '
             f'conv {list(stem)}, first width {width}: e.g. a '
-            'CIFAR ResNet); they have ResNet-18/34/50/101/152 with a 7x7 '
+            'CIFAR ResNet); supported: ResNet-18/34/50/101/152 with a 7x7 '
             'stem. Keep --layout mmpretrain.')
     return name
 

@@ -350,3 +350,168 @@ def test_torchvision_backbone_exports_to_torchvision(tmp_path, capsys):
     with torch.no_grad():
         torch.testing.assert_close(model(x), backbone(x)[0], rtol=0, atol=0)
     assert isinstance(model, torchvision.models.MobileNetV3)
+
+
+# ---------------------------------------------------------------------------
+# --layout mmdet: a ResNet student of any kind as MMDetection's ResNet
+
+# The exported stages are compared with rtol=0, atol=0: MMPretrain's (and
+# MMDetection's) ResNet runs the same weights through the same torch ops
+# (conv2d, eval-mode batch_norm, relu, max_pool2d, the in-place residual
+# add) in the same order as timm's and torchvision's, on the same CPU in
+# one process, so any difference would be a wrong weight, not rounding.
+
+
+def timm_stages(model: torch.nn.Module, x: torch.Tensor) -> list:
+    """Stages 1-4 of a timm ResNet, by timm itself (feature_info 0 is the
+    stem)."""
+    return model.forward_intermediates(x, indices=[1, 2, 3, 4],
+                                       intermediates_only=True)
+
+
+def torchvision_stages(model: torch.nn.Module, x: torch.Tensor) -> list:
+    """Stages 1-4 of a torchvision ResNet, by its own modules."""
+    x = model.maxpool(model.relu(model.bn1(model.conv1(x))))
+    out = []
+    for i in range(1, 5):
+        x = getattr(model, f'layer{i}')(x)
+        out.append(x)
+    return out
+
+
+def export_mmdet(tmp_path, capsys, backbone, part='backbone', cfg=None):
+    """``backbone`` saved in a training checkpoint, exported with
+    ``--layout mmdet``: ``(state_dict, meta, printed)``."""
+    ckpt, out = tmp_path / 'epoch_1.pth', tmp_path / 'det.pth'
+    save_checkpoint(ckpt, backbone, part, cfg)
+    load_tool().main([str(ckpt), str(out), '--part', part,
+                      '--layout', 'mmdet'])
+    saved = torch.load(out, weights_only=True)
+    assert set(saved) == {'state_dict', 'meta'}
+    return saved['state_dict'], saved['meta'], capsys.readouterr().out
+
+
+def loaded_resnet(cls, depth: int, weights: dict) -> torch.nn.Module:
+    """``cls(depth)`` (MMPretrain's or MMDetection's ResNet) returning
+    stages 1-4, with ``weights`` loaded strictly, in eval mode."""
+    resnet = cls(depth=depth, out_indices=(0, 1, 2, 3))
+    resnet.load_state_dict(weights)  # strict
+    resnet.eval()  # its train() returns None
+    return resnet
+
+
+@pytest.mark.parametrize('features_only', [False, True])
+def test_timm_resnet_student_exports_to_mmdet(tmp_path, capsys,
+                                              features_only):
+    """A trained TimmBackbone ResNet-18 (pooled, or features_only: the same
+    timm_model.* keys) loads strictly into ResNet(depth=18) and gives timm's
+    own stage maps; the printed config names the depth and the FPN's
+    ResNet-18 in_channels."""
+    from mmpretrain.models import ResNet
+    cfg = dict(type='TimmBackbone', model_name='resnet18',
+               features_only=features_only)
+    if features_only:
+        cfg['out_indices'] = (-1, )
+    with DefaultScope.overwrite_default_scope('mmssl_kd'):
+        backbone = trained(MODELS.build(cfg))
+    weights, meta, printed = export_mmdet(tmp_path, capsys, backbone,
+                                          cfg=dict(type='SEED',
+                                                   backbone=cfg))
+    assert meta['layout'] == 'mmdet' and meta['depth'] == 18
+    assert "backbone=dict(type='ResNet', depth=18, init_cfg=dict(" \
+        "type='Pretrained', checkpoint=" in printed
+    assert 'in_channels=[64, 128, 256, 512]' in printed
+    assert 'loads strictly into mmpretrain.models.ResNet(depth=18)' \
+        in printed or 'mmdet.models.backbones.ResNet(depth=18)' in printed
+    resnet = loaded_resnet(ResNet, 18, weights)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        own = timm_stages(backbone.timm_model, x)
+        for got, want in zip(resnet(x), own, strict=True):
+            torch.testing.assert_close(got, want, rtol=0, atol=0)
+        student = backbone(x)[0]  # what the student itself returned
+        if features_only:
+            torch.testing.assert_close(student, own[-1], rtol=0, atol=0)
+        else:  # timm's average pool: a mean, maybe summed otherwise
+            torch.testing.assert_close(student, own[-1].mean((2, 3)))
+
+
+def test_torchvision_resnet50_student_exports_to_mmdet(tmp_path, capsys):
+    from mmpretrain.models import ResNet
+
+    from mmssl_kd.models.backbones import TorchvisionBackbone
+    backbone = trained(TorchvisionBackbone('resnet50'))
+    weights, meta, printed = export_mmdet(tmp_path, capsys, backbone,
+                                          part='peer')
+    assert meta['depth'] == 50 and meta['part'] == 'peer'
+    assert "type='ResNet', depth=50," in printed
+    assert 'in_channels=[256, 512, 1024, 2048]' in printed
+    resnet = loaded_resnet(ResNet, 50, weights)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        own = torchvision_stages(backbone.torchvision_model, x)
+        for got, want in zip(resnet(x), own, strict=True):
+            torch.testing.assert_close(got, want, rtol=0, atol=0)
+        torch.testing.assert_close(backbone(x)[0], own[-1].mean((2, 3)))
+
+
+def test_mmdet_layout_drops_a_timm_classifier():
+    """A wrapped timm ResNet that kept its ``fc`` (or timm's feature
+    getter's ``model.`` prefix) comes out as the bare ResNet's keys."""
+    import timm
+    from mmpretrain.models import ResNet
+
+    from mmssl_kd.models.converters import convert_backbone
+    model = timm.create_model('resnet18', pretrained=False)  # with fc
+    state = {'timm_model.' + k: v for k, v in model.state_dict().items()}
+    assert 'timm_model.fc.weight' in state
+    expected = set(ResNet(depth=18).state_dict())
+    assert set(convert_backbone(state, 'mmdet')) == expected
+    getter = {'timm_model.model.' + k: v for k, v in
+              model.state_dict().items()}
+    assert set(convert_backbone(getter, 'mmdet')) == expected
+
+
+@pytest.mark.parametrize('student', ['cifar', 'mobilenet', 'resnet18d'])
+def test_mmdet_layout_refuses_other_backbones(dogo_checkpoint, tmp_path,
+                                              capsys, student):
+    """A CIFAR ResNet, a MobileNet and a deep-stem ResNet have no
+    MMDetection ResNet: the message says what the backbone is and what
+    --layout mmdet takes, and nothing is written."""
+    ckpt, out = dogo_checkpoint[1], tmp_path / 'det.pth'
+    if student != 'cifar':
+        name = dict(mobilenet='mobilenetv4_conv_small').get(student, student)
+        with DefaultScope.overwrite_default_scope('mmssl_kd'):
+            backbone = MODELS.build(dict(type='TimmBackbone',
+                                         model_name=name))
+        ckpt = tmp_path / 'epoch_1.pth'
+        save_checkpoint(ckpt, backbone, 'backbone')
+    with pytest.raises(SystemExit):
+        load_tool().main([str(ckpt), str(out), '--layout', 'mmdet'])
+    err = capsys.readouterr().err
+    assert "MMDetection's ResNet (--layout mmdet)" in err, err
+    assert 'ResNet-18/34/50/101/152 with a 7x7 stem' in err, err
+    assert {'cifar': '3 stages of [3, 3, 3] basic blocks',
+            'mobilenet': 'the timm model of this backbone is not a ResNet',
+            'resnet18d': 'is a ResNet with a deep stem'}[student] in err, err
+    assert not out.exists()
+
+
+def test_mmdet_layout_loads_into_mmdetection(tmp_path, capsys):
+    """Where MMDetection imports (``.venv-det``): the file loads strictly
+    into its own ResNet, which gives timm's stage maps, and the tool says
+    it checked with it."""
+    backbones = pytest.importorskip('mmdet.models.backbones',
+                                    exc_type=ImportError)
+    with DefaultScope.overwrite_default_scope('mmssl_kd'):
+        backbone = trained(MODELS.build(dict(type='TimmBackbone',
+                                             model_name='resnet18')))
+    weights, _, printed = export_mmdet(tmp_path, capsys, backbone)
+    assert 'loads strictly into mmdet.models.backbones.ResNet(depth=18)' \
+        in printed
+    resnet = loaded_resnet(backbones.ResNet, 18, weights)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        for got, want in zip(resnet(x), timm_stages(backbone.timm_model, x),
+                             strict=True):
+            torch.testing.assert_close(got, want, rtol=0, atol=0)

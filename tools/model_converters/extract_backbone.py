@@ -1,7 +1,7 @@
 """Pull one sub-model's backbone out of an mmssl_kd checkpoint.
 
     python tools/model_converters/extract_backbone.py CKPT OUT [--part peer]
-        [--layout {mmpretrain,timm,torchvision}] [--num-heads N]
+        [--layout {mmpretrain,timm,torchvision,mmdet}] [--num-heads N]
         [--model-name NAME] [--force]
         [--trust-checkpoint CKPT]
 
@@ -32,13 +32,30 @@ writing, that the weights load into it strictly.  Only ImageNet ResNets
 head count is not in its weights: it is read from the checkpoint's config
 (``meta['cfg']``), or given with ``--num-heads``.
 
+``--layout mmdet``: an ImageNet ResNet (18 to 152, 7x7 stem) as an
+MMDetection ``ResNet`` backbone, whichever kind the student is: MMPretrain's
+``ResNet``, or a ``TimmBackbone`` (pooled or ``features_only``; its keys
+are the whole timm model's either way) or ``TorchvisionBackbone`` holding
+timm's or torchvision's ResNet, whose parameter names are MMDetection's.
+OUT gets ``{'state_dict', 'meta'}`` as with ``mmpretrain`` (the classifier
+``fc`` dropped); before writing, the tool loads the weights strictly into
+MMDetection's ``ResNet(depth=N)`` where ``mmdet`` imports, else into
+MMPretrain's ``mmpretrain.models.ResNet(depth=N)`` (the same parameter
+names; the project's ``.venv`` has no MMDetection, ``.venv-det`` has), and
+prints which one it used and the MMDetection config lines that read OUT
+(``backbone=dict(type='ResNet', depth=N, init_cfg=dict(type='Pretrained',
+checkpoint=OUT))``, and the FPN's ``in_channels``: ``[64, 128, 256, 512]``
+for ResNet-18/34, ``[256, 512, 1024, 2048]`` from ResNet-50 on).  Other
+models (a CIFAR ResNet, a ViT, a MobileNet, timm's deep-stem
+``resnet50d`` ...) are refused.
+
 Only tensors and plain values are written: the file loads with
 ``torch.load(weights_only=True)``.
 """
 import argparse
 import os
 import os.path as osp
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import torch
 
@@ -49,6 +66,7 @@ from mmssl_kd.models.converters import (
     WRAPPER_TYPES,
     backbone_kind,
     convert_backbone,
+    resnet_depth,
     target_model,
 )
 
@@ -190,6 +208,31 @@ def wrapped_target(backbone: Dict[str, torch.Tensor],
                        + '; '.join(errors))
 
 
+def mmdet_resnet(depth: int) -> Tuple[str, torch.nn.Module]:
+    """``(name, model)``: MMDetection's ``ResNet(depth=depth)`` where
+    ``mmdet`` imports, else MMPretrain's (the same parameter names)."""
+    try:
+        from mmdet.models.backbones import ResNet
+        name = f'mmdet.models.backbones.ResNet(depth={depth})'
+    except (ImportError, AssertionError):  # none, no mmcv ops, versions
+        from mmpretrain.models import ResNet
+        name = (f'mmpretrain.models.ResNet(depth={depth}) (mmdet does not '
+                "import here; MMDetection's ResNet has the same parameter "
+                'names)')
+    return name, ResNet(depth=depth)
+
+
+def mmdet_config(depth: int, out: str) -> str:
+    """The MMDetection config lines that read ``out`` as the backbone."""
+    channels = [64, 128, 256, 512] if depth < 50 else [256, 512, 1024, 2048]
+    which = 'ResNet-18/34' if depth < 50 else 'ResNet-50 and deeper'
+    backbone = (f"backbone=dict(type='ResNet', depth={depth}, init_cfg="
+                f"dict(type='Pretrained', checkpoint={out!r}))")
+    return (f'model = dict(\n    {backbone},\n'
+            f'    neck=dict(in_channels={channels}))'
+            f"  # the FPN's inputs: {which}'s stage channels")
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(
         description="Write one sub-model's backbone weights of an mmssl_kd "
@@ -203,8 +246,10 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument(
         '--layout', default='mmpretrain', choices=LAYOUTS,
         help="whose model OUT loads into: MMPretrain's (default; "
-        "{'state_dict', 'meta'}), or timm's or torchvision's (a bare state "
-        'dict in their key names; ImageNet ResNets and ViTs)')
+        "{'state_dict', 'meta'}), timm's or torchvision's (a bare state "
+        'dict in their key names; ImageNet ResNets and ViTs), or '
+        "MMDetection's ResNet ({'state_dict', 'meta'}; an ImageNet ResNet "
+        'of MMPretrain, a TimmBackbone or a TorchvisionBackbone)')
     parser.add_argument(
         '--num-heads', type=int,
         help="a ViT's attention heads, for --layout timm/torchvision "
@@ -225,9 +270,13 @@ def main(argv: Optional[List[str]] = None) -> None:
     try:
         backbone = extract(state, args.part)
         weights = convert_backbone(backbone, args.layout)
-        kind = backbone_kind(backbone) if args.layout != 'mmpretrain' \
-            else None
-        if kind in ('timm', 'torchvision'):
+        kind = backbone_kind(backbone) \
+            if args.layout in ('timm', 'torchvision') else None
+        if args.layout == 'mmdet':
+            depth = resnet_depth(weights)
+            checked, model = mmdet_resnet(depth)
+            model.load_state_dict(weights)  # strict
+        elif kind in ('timm', 'torchvision'):
             code, build = wrapped_target(
                 backbone, weights, args.layout,
                 ckpt.get('meta', {}).get('cfg'), args.model_name)
@@ -241,13 +290,17 @@ def main(argv: Optional[List[str]] = None) -> None:
     except (KeyError, ValueError) as err:
         parser.error(f'{args.checkpoint}: {err.args[0]}')
     except RuntimeError as err:  # load_state_dict: keys or shapes differ
+        into, hint = ((checked, '') if args.layout == 'mmdet' else
+                      (f"{args.layout}'s model",
+                       '; check --num-heads or --model-name'))
         parser.error(f'{args.checkpoint}: the weights do not load into '
-                     f'{args.layout}\'s model ({err}); check --num-heads or '
-                     '--model-name')
+                     f'{into} ({err}){hint}')
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    if args.layout == 'mmpretrain':
+    if args.layout in ('mmpretrain', 'mmdet'):
         meta = dict(source=osp.abspath(args.checkpoint), part=args.part,
                     layout=args.layout)
+        if args.layout == 'mmdet':
+            meta['depth'] = depth
         for key in ('epoch', 'iter'):
             if key in ckpt.get('meta', {}):
                 meta[key] = ckpt['meta'][key]
@@ -256,7 +309,10 @@ def main(argv: Optional[List[str]] = None) -> None:
         torch.save(weights, args.out)
     print(f'{args.checkpoint} [{args.part}] -> {args.out} '
           f'({len(weights)} tensors)')
-    if args.layout != 'mmpretrain':
+    if args.layout == 'mmdet':
+        print(f'Checked: it loads strictly into {checked}.\n'
+              f'In an MMDetection config:\n{mmdet_config(depth, args.out)}')
+    elif args.layout != 'mmpretrain':
         print(f'Load it with:\n{code}\n'
               f'model.load_state_dict(torch.load({args.out!r}))')
 
