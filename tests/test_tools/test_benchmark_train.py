@@ -1,12 +1,17 @@
 """tools/analysis_tools/benchmark_train.py: on tiny data, each CPU demo's
 toolbox and reference steps are timed phase by phase in one run, with
-memory, training FLOPs per image and the ratio."""
+memory, training FLOPs per image and the ratio; ``--part`` times one
+network's forward alone."""
 import importlib.util
+import os.path as osp
 from pathlib import Path
 
 import pytest
 import torch
 from _helpers.configs import CONFIG_DIR, tiny_config
+from mmengine.config import Config
+
+from mmssl_kd.registry import MODELS
 
 REPO = Path(__file__).resolve().parents[2]
 spec = importlib.util.spec_from_file_location(
@@ -131,3 +136,115 @@ def test_data_only_times_loader_and_view_making(tiny_image_folder, tmp_path,
     assert set(rates) == {'dataloader', 'preprocessor'}
     for part, rate in rates.items():
         assert rate > 0 and f'{part} alone: ' in out
+
+
+SEED_DEMO = CONFIG_DIR / RUNS['SEED'][0]
+FOUNDATION = (CONFIG_DIR / 'foundation/densedistill-dense_resnet18_vit-base-'
+              'p14-dinov2_8xb32-coslr-200e_in1k.py')
+
+
+def _seed_demo_net(name: str) -> torch.nn.Module:
+    """The SEED demo's teacher (without its weight file) or student
+    (backbone + neck), built apart from the tool."""
+    model = Config.fromfile(str(SEED_DEMO)).model
+    if name == 'teacher':
+        return MODELS.build(dict(model.teacher, checkpoint=None))
+    return torch.nn.ModuleList([MODELS.build(model.backbone),
+                                MODELS.build(model.neck)])
+
+
+@pytest.mark.parametrize('part', ['teacher', 'backbone'])
+def test_part_times_one_network(part, tiny_image_folder, tmp_path, capsys):
+    """``--part``: one declared network's forward alone, with its size,
+    weight memory and multiply-adds; the teacher on synthetic images, the
+    student on the dataloader's."""
+    if part == 'teacher':
+        config, data = SEED_DEMO, ['--synthetic', '32', '--batch-size', '4']
+        checkpoint = Config.fromfile(str(SEED_DEMO)).model.teacher.checkpoint
+        if not osp.isfile(checkpoint):  # a checkout without shared/weights
+            data += ['--cfg-options', 'model.teacher.checkpoint=None']
+    else:
+        config = tmp_path / 'tiny.py'
+        tiny_config(SEED_DEMO, tiny_image_folder, tmp_path).dump(str(config))
+        data = []
+    result = benchmark_train.main(
+        [str(config), '--part', part, '--warmup', '1', '--iters', '2',
+         '--device', 'cpu'] + data)
+    out = capsys.readouterr().out
+
+    net = _seed_demo_net(part)
+    assert result['params'] == sum(p.numel() for p in net.parameters())
+    assert result['weight_mib'] == sum(
+        t.numel() * t.element_size()
+        for t in net.state_dict().values()) / 2**20
+    assert result['images_per_s'] > 0 and result['median_ms'] > 0
+    assert result['peak_rss_mib'] > 0 and result['peak_cuda_mib'] is None
+    assert result['input_size'] == (32, 32)
+    assert result['batch_size'] == (4 if part == 'teacher' else 2)
+    assert result['timing'].name == part
+    # (after the log line of a loaded teacher file)
+    assert f'\n{part} of {config}: ' in '\n' + out
+    if part == 'teacher':  # as the training FLOPs of the SEED run above
+        assert 'FrozenTeacher (backbone CIFARResNet, neck LinearNeck); ' \
+            'timed: forward_features + forward_head' in out
+        assert result['macs'] == pytest.approx(126e6, rel=0.02)
+        assert '1 synthetic 32x32 batch' in out
+    else:
+        assert 'timed: backbone + neck' in out
+        assert result['macs'] == pytest.approx(41e6, rel=0.02)
+        assert 'the first batch of the dataloader' in out
+    assert f"{result['images_per_s']:.1f} images/s" in out
+    assert 'MiB resident (the whole process' in out
+
+
+def test_part_unknown_or_without_weights(tmp_path):
+    """A name the model does not declare stops the tool with the names it
+    does; a teacher weight file that is not there, with the teacher's own
+    message and the way to time random weights."""
+    with pytest.raises(SystemExit, match="--part 'nope': SEED declares the "
+                       "networks 'backbone', 'teacher'"):
+        benchmark_train.main([str(SEED_DEMO), '--part', 'nope',
+                              '--synthetic', '32', '--device', 'cpu'])
+    absent = tmp_path / 'absent.th'
+    with pytest.raises(SystemExit) as exit_info:
+        benchmark_train.main([str(SEED_DEMO), '--part', 'teacher',
+                              '--synthetic', '32', '--device', 'cpu',
+                              '--cfg-options',
+                              f'model.teacher.checkpoint={absent}'])
+    message = str(exit_info.value.code)
+    assert message.startswith(
+        f"benchmark_train.py: FrozenTeacher: checkpoint file '{absent}'")
+    assert 'model.teacher.checkpoint=None' in message
+    with pytest.raises(SystemExit):  # argparse: not with --reference
+        benchmark_train.parse_args([str(SEED_DEMO), '--part', 'teacher',
+                                    '--reference'])
+
+
+def test_part_foundation_vit_teacher(capsys):
+    """The DINOv2 ViT-B/14 teacher of a DenseDistill recipe, random
+    weights (``checkpoint=None``), at the recipe's 224 px crop: bf16
+    weights take half the memory of fp32 ones."""
+    results = {}
+    for dtype in ('float32', 'bfloat16'):
+        results[dtype] = benchmark_train.main(
+            [str(FOUNDATION), '--part', 'teacher', '--synthetic', '56',
+             '--batch-size', '1', '--warmup', '1', '--iters', '1',
+             '--device', 'cpu', '--cfg-options',
+             'model.teacher.checkpoint=None',
+             f'model.teacher.backbone.weights_dtype={dtype}'])
+    out = capsys.readouterr().out
+    fp32, bf16 = results['float32'], results['bfloat16']
+    assert fp32['kind'] == 'FrozenTeacher'
+    assert fp32['backbone'] == 'FoundationViT'
+    assert fp32['model_name'] == 'vit_base_patch14_dinov2'
+    assert 'FrozenTeacher (backbone FoundationViT vit_base_patch14_dinov2)' \
+        in out
+    assert fp32['params'] == bf16['params'] == pytest.approx(86.6e6,
+                                                             rel=0.01)
+    assert fp32['weight_mib'] == 4 * fp32['params'] / 2**20
+    assert bf16['weight_mib'] == fp32['weight_mib'] / 2
+    assert bf16['weight_dtypes'] == 'bfloat16'
+    assert fp32['input_size'] == (224, 224)  # the recipe's crop
+    # 257 tokens through 12 blocks of width 768 (and the patch embedding)
+    assert fp32['macs'] == pytest.approx(23.2e9, rel=0.01)
+    assert bf16['images_per_s'] > 0

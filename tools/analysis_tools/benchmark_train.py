@@ -8,6 +8,8 @@ ratio.
         [--data-root DIR | --synthetic SIZE] [--peak-tflops T]
         [--cfg-options ...]
     python tools/analysis_tools/benchmark_train.py CONFIG --data-only
+    python tools/analysis_tools/benchmark_train.py CONFIG --part NAME
+        [--synthetic SIZE] [--batch-size B] [--amp] [--cfg-options ...]
 
 The tool builds what the Runner would, without the Runner: the model
 (``build_model`` + ``init_weights``: random weights, a frozen teacher's
@@ -51,6 +53,25 @@ losses; the reference step runs under the same autocast);
 ``channels_last`` and ``compile_backbones``
 (:func:`mmssl_kd.engine.speed_up`, on both steps' models).  Without them
 the config's own ``speed_cfg`` applies.
+
+``--part NAME`` times one network of the model alone, forward only: one
+of :func:`~mmssl_kd.models.algorithms.declared_nets` (``backbone``: the
+student, ``teacher``, ``peer`` ...), e.g. a frozen DINOv2 ViT-B/14
+teacher at the recipe's image size.  One batch (``--synthetic SIZE`` or
+the dataloader's first) goes through the data preprocessor once,
+untimed; each iteration is then the network's forward on its first view
+under ``torch.no_grad()`` (and ``--amp``'s bf16 autocast): a
+:class:`~mmssl_kd.models.FrozenTeacher`'s ``forward_features`` then
+``forward_head``, as distillation runs it; another network's backbone then
+neck, in eval mode.  Printed: the network's classes, its parameters,
+weight memory (parameters and buffers in their own dtypes: a
+``FoundationViT`` with ``weights_dtype='bfloat16'`` takes half), forward
+multiply-adds per image, ms per batch, images/s and the peak memory
+(CUDA: max allocated during the timed iterations, with only the network
+and the data preprocessor on the device; CPU: the process's peak resident
+set).  A teacher's weight file that is not on the machine stops the tool
+with its path; ``--cfg-options model.teacher.checkpoint=None`` times the
+teacher with random weights instead, at the same speed.
 """
 import argparse
 import functools
@@ -61,7 +82,8 @@ import resource
 import statistics
 import sys
 import time
-from typing import Callable, Dict, Iterator, List, NamedTuple, Optional
+from collections import Counter
+from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 import mmssl_kd  # noqa: F401  (first: safe checkpoint loader, registries)
 
@@ -75,9 +97,21 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import set_random_seed
 from torch import nn
 
-from mmssl_kd.analysis import PartFlops, human, training_flops
+from mmssl_kd.analysis import (
+    Embedding,
+    Part,
+    PartFlops,
+    count_params,
+    human,
+    neck_input,
+    part_rows,
+    training_flops,
+)
 from mmssl_kd.cli import add_config_arguments, load_config, load_model
 from mmssl_kd.engine import Runner, speed_up
+from mmssl_kd.models import FrozenTeacher
+from mmssl_kd.models.algorithms import Net, declared_nets
+from mmssl_kd.models.utils import bare
 from mmssl_kd.registry import MODELS
 
 # the plain-PyTorch steps: a benchmark's yardstick, so a tool, not package
@@ -147,6 +181,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='time only the input: the dataloader and the '
                         "model's data preprocessor (where GPUMultiViewAugment "
                         'makes the views), images/s of each')
+    parser.add_argument('--part', metavar='NAME',
+                        help='time only the forward of this network of the '
+                        "model (e.g. teacher, backbone: the student) on one "
+                        "batch's first view, without gradients")
     parser.add_argument('--peak-tflops', type=float, metavar='T',
                         help="the device's dense bf16 peak in TFLOP/s, for "
                         'the share of peak (default: known GPUs, '
@@ -166,6 +204,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
             parser.error('--synthetic makes its own images: it does not go '
                          'with --data-only or --data-root')
         args.premade = args.premade or 2
+    if args.part and (args.reference or args.data_only):
+        parser.error('--part times one network alone: it does not go with '
+                     '--reference or --data-only')
     for name in ('iters', 'block', 'batch_size'):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
@@ -316,6 +357,20 @@ def format_timings(timings: List[Timing], batch: int) -> List[str]:
             for row in cells]
 
 
+def on_device(device: torch.device) -> str:
+    """'cpu (2 torch threads)', 'cuda'."""
+    if device.type == 'cpu':
+        return f'{device} ({torch.get_num_threads()} torch threads)'
+    return str(device)
+
+
+def switches(args: argparse.Namespace, speed: dict) -> str:
+    """'amp: off, channels-last: on, compile: off'."""
+    return (f'amp: {"bf16 autocast" if args.amp else "off"}, channels-last: '
+            f'{"on" if speed.get("channels_last") else "off"}, compile: '
+            f'{"backbones" if speed.get("compile_backbones") else "off"}')
+
+
 def device_peak(peak_tflops: Optional[float], device: torch.device
                 ) -> tuple:
     """(dense bf16 peak in TFLOP/s or None, where it comes from)."""
@@ -335,11 +390,12 @@ def achieved_tflops(macs_per_image: float, batch: int, ms: float) -> float:
 
 
 def peak_share(flops_per_image: float, batch: int, ms: float,
-               peak_tflops: Optional[float], device: torch.device) -> str:
+               peak_tflops: Optional[float], device: torch.device,
+               work: str = 'training') -> str:
     """'achieved X TFLOP/s (Y % of the bf16 peak Z)' for the toolbox's
-    median iteration (``flops_per_image``: multiply-adds)."""
+    median iteration (``flops_per_image``: ``work`` multiply-adds)."""
     achieved = achieved_tflops(flops_per_image, batch, ms)
-    line = (f'achieved: {achieved:.3f} TFLOP/s (2 x training multiply-adds '
+    line = (f'achieved: {achieved:.3f} TFLOP/s (2 x {work} multiply-adds '
             'x images/s)')
     peak_tflops, source = device_peak(peak_tflops, device)
     if peak_tflops is None:
@@ -457,7 +513,28 @@ def main(argv: Optional[List[str]] = None) -> dict:
     args, device, cfg, speed = prepare(argv)
     if args.data_only:
         return time_data(cfg, args, device)
-    return benchmark(cfg, args, device, speed)
+    try:
+        if args.part:
+            return benchmark_part(cfg, args, device, speed)
+        return benchmark(cfg, args, device, speed)
+    except FileNotFoundError as err:  # a frozen teacher's weight file
+        sys.exit(f'benchmark_train.py: {err}\n(To time random weights: '
+                 '--cfg-options model.teacher.checkpoint=None.)')
+
+
+def time_or_exit(steps: Dict[str, Step], sources: Dict[str, Iterator],
+                 clock: Clock, args: argparse.Namespace,
+                 device: torch.device, speed: dict) -> List[Timing]:
+    """:func:`time_steps`; a backbone that ``--compile`` cannot compile
+    (in the first iteration) stops the tool with the reason."""
+    try:
+        return time_steps(steps, sources, clock, args, device)
+    except Exception as err:
+        if not speed.get('compile_backbones'):
+            raise
+        reason = next(iter(str(err).strip().splitlines()), '')
+        sys.exit(f'benchmark_train.py: --compile failed: '
+                 f'{type(err).__name__}: {reason}\nRun without --compile.')
 
 
 def benchmark(cfg, args: argparse.Namespace, device: torch.device,
@@ -506,17 +583,8 @@ def benchmark(cfg, args: argparse.Namespace, device: torch.device,
     else:
         shared = endless(loader)
         sources = dict.fromkeys(steps, shared)
-    try:
-        timings = time_steps(steps, sources, clock, args, device)
-    except Exception as err:  # compiling happens in the first iteration
-        if not speed.get('compile_backbones'):
-            raise
-        reason = next(iter(str(err).strip().splitlines()), '')
-        sys.exit(f'benchmark_train.py: --compile failed: '
-                 f'{type(err).__name__}: {reason}\nRun without --compile.')
+    timings = time_or_exit(steps, sources, clock, args, device, speed)
 
-    threads = f' ({torch.get_num_threads()} torch threads)' \
-        if device.type == 'cpu' else ''
     data = (f'{args.premade} synthetic {args.synthetic}x{args.synthetic} '
             'batches (reused)' if args.synthetic else
             f'{args.premade} premade batches (reused)' if args.premade else
@@ -524,12 +592,11 @@ def benchmark(cfg, args: argparse.Namespace, device: torch.device,
     print(f'{type(model).__name__} of {args.config}: training step '
           '(toolbox: model.train_step' +
           (', reference: plain PyTorch)' if ref else ')'))
-    print(f'device {device}{threads}, batch {batch_size}, data from {data}; '
-          f'warm-up {args.warmup}, timed {args.iters} iterations per step in '
-          f'blocks of {args.block}' + (', alternating' if ref else ''))
-    print(f'amp: {"bf16 autocast" if args.amp else "off"}, channels-last: '
-          f'{"on" if speed.get("channels_last") else "off"}, compile: '
-          f'{"backbones" if speed.get("compile_backbones") else "off"}')
+    print(f'device {on_device(device)}, batch {batch_size}, data from '
+          f'{data}; warm-up {args.warmup}, timed {args.iters} iterations per '
+          f'step in blocks of {args.block}' +
+          (', alternating' if ref else ''))
+    print(switches(args, speed))
     print('training FLOPs per image: ' + describe_flops(flops) +
           ' (trained parts x 3, frozen and EMA teachers x 1; one '
           'multiply-add = 1 FLOP; element-wise operations not counted)')
@@ -556,6 +623,162 @@ def benchmark(cfg, args: argparse.Namespace, device: torch.device,
                 achieved_tflops=achieved_tflops(
                     macs, batch_size, timings[0].median['total']),
                 peak_tflops=device_peak(args.peak_tflops, device)[0])
+
+
+class PartNet(NamedTuple):
+    """The network ``--part`` times, and what it is."""
+    module: nn.Module  # what the timed forward calls
+    part: Part  # its backbone and neck, for the FLOP count
+    kind: str  # the class of the model's network: FrozenTeacher ...
+    runs: str  # what the forward runs, in words
+
+
+def declared_net(model: nn.Module, name: str) -> Net:
+    """``declared_nets(model)[name]``; an unknown name stops the tool,
+    listing the model's."""
+    nets = declared_nets(model)
+    if name not in nets:
+        sys.exit(f'benchmark_train.py: --part {name!r}: '
+                 f'{type(bare(model)).__name__} declares the networks '
+                 f'{", ".join(map(repr, nets))}')
+    return nets[name]
+
+
+def part_network(model: nn.Module, name: str,
+                 shape: Tuple[int, int]) -> PartNet:
+    """The network ``name`` (:func:`declared_net`) as it is timed: a
+    frozen teacher itself (its ``forward_features`` then
+    ``forward_head``), else its backbone then its neck, in eval mode (the
+    neck fed as :func:`~mmssl_kd.analysis.neck_input` finds at ``shape``;
+    left out if no way fits)."""
+    net = declared_net(model, name)
+    part = Part(name, net.backbone, net.neck, {})
+    teacher = next((m for m in model.modules() if isinstance(
+        m, FrozenTeacher) and m.backbone is net.backbone), None)
+    if teacher is not None:
+        return PartNet(teacher, part, type(teacher).__name__,
+                       'forward_features + forward_head')
+    kind = type(getattr(bare(model), name, net.backbone)).__name__
+    for module in (net.backbone, net.neck):
+        if module is not None:
+            module.eval()
+    if net.neck is None:
+        return PartNet(net.backbone, part, kind, 'backbone')
+    adapt = neck_input(part, torch.zeros(2, 3, *shape))
+    runs = ('backbone + neck' if adapt else
+            'backbone (the neck left out: it takes no form of its output)')
+    return PartNet(Embedding(net.backbone, net.neck if adapt else None,
+                             adapt), part, kind, runs)
+
+
+def timm_name(backbone: nn.Module) -> Optional[str]:
+    """A timm wrapper's model name (``FoundationViT``, ``TimmBackbone``,
+    MMPretrain's ``TIMMBackbone``), else None."""
+    name = getattr(backbone, 'model_name', None)
+    timm_model = getattr(backbone, 'timm_model', None)
+    if name is None and timm_model is not None:
+        name = (getattr(timm_model, 'pretrained_cfg', None) or {}).get(
+            'architecture')
+    return name if isinstance(name, str) else None
+
+
+def weight_memory(module: nn.Module) -> Tuple[float, str]:
+    """(MiB of ``module``'s parameters and buffers in their own dtypes,
+    the dtypes)."""
+    tensors = {id(t): t for t in itertools.chain(
+        module.parameters(), module.buffers())}.values()
+    mib = sum(t.numel() * t.element_size() for t in tensors) / 2**20
+    dtypes = sorted({str(t.dtype).replace('torch.', '') for t in tensors})
+    return mib, ', '.join(dtypes)
+
+
+def first_view(model: nn.Module, cfg, args: argparse.Namespace,
+               device: torch.device) -> torch.Tensor:
+    """One batch (``--synthetic``'s, or the dataloader's first) through
+    the model's data preprocessor, moved to ``device``: its first view."""
+    if args.synthetic:
+        batch = synthetic_batches(
+            cfg, args.synthetic,
+            args.batch_size or cfg.train_dataloader.batch_size, 1,
+            args.seed, device)[0]
+    else:
+        batch = next(iter(set_up_data(cfg, args, device)))
+    with torch.no_grad():
+        views = model.data_preprocessor.to(device)(batch, True)['inputs']
+    return views[0] if isinstance(views, (list, tuple)) else views
+
+
+def forward_step(module: nn.Module, clock: Clock, amp: bool,
+                 device: torch.device) -> Callable[[torch.Tensor], None]:
+    """``module`` on a view without gradients, marked as the forward."""
+    def step(view: torch.Tensor) -> None:
+        clock.mark('forward')
+        with torch.no_grad(), torch.autocast(
+                device.type, dtype=torch.bfloat16, enabled=amp):
+            module(view)
+    return step
+
+
+def benchmark_part(cfg, args: argparse.Namespace, device: torch.device,
+                   speed: dict) -> dict:
+    """``--part``: build, time and print one network's forward (see the
+    module docstring).  Only the network and the data preprocessor go to
+    ``device``."""
+    model = load_model(cfg, 'random')
+    declared_net(model, args.part)  # a wrong name stops before the data
+    view = first_view(model, cfg, args, device)
+    batch_size, shape = len(view), tuple(view.shape[-2:])
+    net = part_network(model, args.part, shape)
+    macs = part_rows(net.part, shape, Counter())[-1].flops
+    params = count_params(net.module)[0]
+    mib, dtypes = weight_memory(net.module)
+    speed_up(model, **speed)
+    net.module.to(device)
+    clock = Clock(device)
+    timing = time_or_exit(
+        {args.part: forward_step(net.module, clock, args.amp, device)},
+        {args.part: itertools.repeat(view)}, clock, args, device, speed)[0]
+
+    backbone, neck = net.part.backbone, net.part.neck
+    name = timm_name(backbone)
+    modules = f'backbone {type(backbone).__name__}' + \
+        (f' {name}' if name else '') + \
+        (f', neck {type(neck).__name__}' if neck is not None else '')
+    data = (f'1 synthetic {args.synthetic}x{args.synthetic} batch'
+            if args.synthetic else 'the first batch of the dataloader')
+    print(f'{args.part} of {args.config}: {net.kind} ({modules}); timed: '
+          f'{net.runs} on the first view, under torch.no_grad()')
+    print(f'device {on_device(device)}, batch {batch_size} of '
+          f'{shape[0]}x{shape[1]} images ({data}, preprocessed once); '
+          f'warm-up {args.warmup}, timed {args.iters} iterations')
+    print(switches(args, speed))
+    print(f'parameters: {human(params)}, weights: {mib:.2f} MiB '
+          f'(parameters and buffers: {dtypes})')
+    print(f'forward multiply-adds per image: {human(macs)} at '
+          f'{shape[0]}x{shape[1]} (one multiply-add = 1 FLOP; element-wise '
+          'operations not counted)')
+    median, mean = timing.median['step'], timing.mean['step']
+    rate = 1e3 * batch_size / median
+    print(f'forward: {median:.2f} ms / batch median, {mean:.2f} mean; '
+          f'{rate:.1f} images/s (median)')
+    rss = None
+    if timing.peak_mib is not None:
+        print(f'peak memory: {timing.peak_mib:.0f} MiB CUDA max allocated '
+              'during the timed iterations (weights, view, activations)')
+    else:
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f'peak memory: {rss:.0f} MiB resident (the whole process: '
+              'the whole model, the batch)')
+    print(peak_share(macs, batch_size, median, args.peak_tflops, device,
+                     'forward'))
+    return dict(part=args.part, kind=net.kind, backbone=type(
+                    backbone).__name__, model_name=name, params=params,
+                weight_mib=mib, weight_dtypes=dtypes, macs=macs,
+                input_size=shape, batch_size=batch_size, median_ms=median,
+                mean_ms=mean, images_per_s=rate,
+                peak_cuda_mib=timing.peak_mib, peak_rss_mib=rss,
+                achieved_tflops=achieved_tflops(macs, batch_size, median),
+                timing=timing)
 
 
 if __name__ == '__main__':
