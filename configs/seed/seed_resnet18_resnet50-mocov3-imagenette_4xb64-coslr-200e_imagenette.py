@@ -3,12 +3,11 @@
 #   bash tools/dist_train.sh configs/selfsup/mocov3_resnet50_4xb64-coslr-200e_imagenette.py 4
 _base_ = [
     '../_base_/models/seed_resnet18_resnet50-mocov2.py',
-    '../_base_/datasets/imagenet_seed.py',
+    '../_base_/datasets/imagenette_seed.py',
     '../_base_/schedules/sgd_coslr-200e_seed.py',
     '../_base_/default_runtime.py',
 ]
 
-data_root = 'data/imagenette'
 # Imagenette has 9,469 training images: a queue of 8,192.
 model = dict(
     queue_len=8192,
@@ -25,25 +24,4 @@ model = dict(
         prefix_map=dict(_delete_=True, **{
             'momentum_encoder.module.0.': 'backbone.',
             'momentum_encoder.module.1.': 'neck.'})))
-train_dataloader = dict(batch_size=64, dataset=dict(data_root=data_root))
-custom_hooks = [
-    dict(
-        type='KNNHook',
-        interval=10,
-        ks=(10, 20, 200),
-        temperature=0.07,
-        bank_dataloader=dict(
-            batch_size=256,
-            num_workers=8,
-            sampler=dict(type='DefaultSampler', shuffle=False),
-            collate_fn=dict(type='default_collate'),
-            dataset=dict(type='ImageFolder',
-                         split='train', pipeline={{_base_.knn_pipeline}})),
-        query_dataloader=dict(
-            batch_size=256,
-            num_workers=8,
-            sampler=dict(type='DefaultSampler', shuffle=False),
-            collate_fn=dict(type='default_collate'),
-            dataset=dict(type='ImageFolder',
-                         split='val', pipeline={{_base_.knn_pipeline}}))),
-]
+train_dataloader = dict(batch_size=64)

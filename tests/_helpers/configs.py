@@ -1,6 +1,11 @@
 """A recipe shrunk to two tiny iterations on the tiny image folder
 (``tiny_config``), and its training losses (``train_losses``)."""
+import atexit
+import math
 import os.path as osp
+import re
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Dict, List
 
@@ -14,25 +19,37 @@ from mmssl_kd.registry import MODELS
 CONFIG_DIR = Path(__file__).resolve().parents[2] / 'configs'
 MAX_SIZE = 64  # cap on crop / resize sizes, px
 BATCH = 2
+# stand-in teacher files, one per teacher config, kept for the session
+_STAND_INS: Dict[str, Path] = {}
 
 
-def _cap_sizes(obj):
-    """Cap every ``scale``/``crop_size`` in a pipeline at MAX_SIZE px."""
+def _cap_sizes(obj, cap: int):
+    """Cap every ``scale``/``crop_size`` in a pipeline at ``cap`` px."""
     if isinstance(obj, dict):
         for key, value in obj.items():
             if key in ('scale', 'crop_size'):
                 if isinstance(value, int):
-                    obj[key] = min(value, MAX_SIZE)
+                    obj[key] = min(value, cap)
                 elif isinstance(value, (tuple, list)):
-                    obj[key] = type(value)(min(v, MAX_SIZE) for v in value)
+                    obj[key] = type(value)(min(v, cap) for v in value)
             else:
-                _cap_sizes(value)
+                _cap_sizes(value, cap)
     elif isinstance(obj, (list, tuple)):
         for item in obj:
-            _cap_sizes(item)
+            _cap_sizes(item, cap)
 
 
-def _tiny_dataloader(loader: dict, root: Path, split: str,
+def size_cap(model: dict) -> int:
+    """MAX_SIZE, or for timm ViTs named in the model (``model_name=
+    '..._patch14_...'``, which need whole patches) the largest multiple of
+    their patch sizes' least common multiple up to MAX_SIZE (at least
+    one multiple)."""
+    patches = [int(p) for p in re.findall(r"_patch(\d+)", repr(model))]
+    step = math.lcm(*patches) if patches else 1
+    return max(step, MAX_SIZE // step * step)
+
+
+def _tiny_dataloader(loader: dict, root: Path, split: str, cap: int,
                      **dataset_kwargs) -> None:
     loader.update(batch_size=BATCH, num_workers=0, persistent_workers=False,
                   pin_memory=False)
@@ -44,7 +61,7 @@ def _tiny_dataloader(loader: dict, root: Path, split: str,
         'folder')
     dataset.pop('subset_file', None)  # names images of the real data
     dataset.update(data_root=str(root), split=split, **dataset_kwargs)
-    _cap_sizes(dataset.get('pipeline', []))
+    _cap_sizes(dataset.get('pipeline', []), cap)
 
 
 def _tiny_schedulers(schedulers) -> list:
@@ -80,27 +97,46 @@ def _seeded_build(cfg: dict) -> torch.nn.Module:
         return MODELS.build(cfg)
 
 
-def _provide_teacher_weights(cfg, tmp_path: Path) -> None:
-    """Point a teacher whose weight file is absent (ImageNet teachers,
-    teachers the project's own recipes train, a checkout without the
-    shared weights) at a file written here: a seeded random teacher saved
-    in the key layout that the config's ``prefix_map`` reads, so the
-    config's loading path runs unchanged."""
-    teacher = cfg.model.get('teacher')
-    if not teacher or not teacher.get('checkpoint') or \
-            osp.isfile(teacher.checkpoint):
-        return
-    state = _seeded_build(dict(teacher, checkpoint=None)).state_dict()
+def _stand_in_state(teacher: dict) -> dict:
+    """A seeded random ``teacher`` in the key layout its config reads:
+    ``prefix_map`` inverted, or the official DINOv2 / DINOv3 layout."""
+    model = _seeded_build(dict(teacher, checkpoint=None))
+    source = teacher.get('source')
+    if source in ('dinov2', 'dinov3') and not teacher.get('prefix_map'):
+        from _helpers.foundation import official_state
+        name = teacher.backbone.model_name
+        family = source + ''.join(f'-{tag}' for tag in ('reg', 'giant',
+                                                        'qkvb')
+                                  if tag in name)
+        return official_state(family, model.backbone.timm_model)
     inverse = {new: old for old, new in
                (teacher.get('prefix_map') or {}).items() if new is not None}
     news = sorted(inverse, key=len, reverse=True)
     saved = {}
-    for key, value in state.items():
+    for key, value in model.state_dict().items():
         new = next((n for n in news if key.startswith(n)), None)
         saved[key if new is None else inverse[new] + key[len(new):]] = value
-    path = tmp_path / 'teacher.pth'
-    torch.save({'state_dict': saved}, path)
-    cfg.model.teacher.checkpoint = str(path)
+    return {'state_dict': saved}
+
+
+def _provide_teacher_weights(cfg) -> None:
+    """Point a teacher whose weight file is absent (ImageNet and
+    foundation teachers, teachers the project's own recipes train, a
+    checkout without the shared weights) at a stand-in file: a seeded
+    random teacher saved in the layout its config reads, so the config's
+    loading path runs unchanged. One file per teacher config, written once
+    per session (a ViT-B teacher is 350 MB)."""
+    teacher = cfg.model.get('teacher')
+    if not teacher or not teacher.get('checkpoint') or \
+            osp.isfile(teacher.checkpoint):
+        return
+    key = repr(dict(teacher, checkpoint=None))
+    if key not in _STAND_INS:
+        folder = Path(tempfile.mkdtemp(prefix='stand-in-teacher-'))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        _STAND_INS[key] = folder / 'teacher.pth'
+        torch.save(_stand_in_state(teacher), _STAND_INS[key])
+    cfg.model.teacher.checkpoint = str(_STAND_INS[key])
 
 
 def _provide_pretrained_backbone(cfg, tmp_path: Path) -> None:
@@ -135,21 +171,22 @@ def tiny_config(path: Path, data_root: Path, work_dir: Path,
     and images), ``iters`` iterations, absent weight files replaced by
     random ones in their layout, and no checkpoints."""
     cfg = Config.fromfile(str(path))
-    _tiny_dataloader(cfg.train_dataloader, data_root, 'train')
+    cap = size_cap(cfg.model)
+    _tiny_dataloader(cfg.train_dataloader, data_root, 'train', cap)
     for key in ('val_dataloader', 'test_dataloader'):
         if cfg.get(key):
-            _tiny_dataloader(cfg[key], data_root, 'test')
+            _tiny_dataloader(cfg[key], data_root, 'test', cap)
     knn_hooks = [h for h in cfg.get('custom_hooks', [])
                  if h.get('type') == 'KNNHook']
     for hook in knn_hooks:  # one image per class: one batch each
-        _tiny_dataloader(hook.bank_dataloader, data_root, 'train',
+        _tiny_dataloader(hook.bank_dataloader, data_root, 'train', cap,
                          num_per_class=1)
-        _tiny_dataloader(hook.query_dataloader, data_root, 'test',
+        _tiny_dataloader(hook.query_dataloader, data_root, 'test', cap,
                          num_per_class=1)
     _tiny_schedule(cfg)
     cfg.train_cfg.max_iters = iters
     work_dir.mkdir(parents=True, exist_ok=True)  # stand-in weights go here
-    _provide_teacher_weights(cfg, work_dir)
+    _provide_teacher_weights(cfg)
     _provide_pretrained_backbone(cfg, work_dir)
     cfg.default_hooks.checkpoint = None  # nothing to keep from two steps
     cfg.work_dir = str(work_dir)

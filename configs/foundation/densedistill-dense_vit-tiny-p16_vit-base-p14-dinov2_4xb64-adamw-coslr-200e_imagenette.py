@@ -1,0 +1,5 @@
+# The global + dense recipe with the dense term only: the student's map
+# learns the teacher's patch map; SEED's head is frozen, the queue unused.
+_base_ = ['./densedistill-global-dense_vit-tiny-p16_vit-base-p14-dinov2_4xb64-adamw-coslr-200e_imagenette.py']
+
+model = dict(global_weight=0.)

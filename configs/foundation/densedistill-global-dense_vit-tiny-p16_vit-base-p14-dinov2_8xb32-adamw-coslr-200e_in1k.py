@@ -1,0 +1,10 @@
+# DINOv2 ViT-B/14 distilled into a ViT-Tiny/16 on ImageNet-1k:
+# global + dense (SEED's queue objective and the patch-map objective,
+# 1 : 1), AdamW (a ViT student),
+# 200 epochs, 8 GPUs x 32 = 256 images per step.
+_base_ = [
+    '../_base_/models/densedistill_vit-tiny-p16_vit-base-p14-dinov2.py',
+    '../_base_/datasets/imagenet_seed.py',
+    '../_base_/schedules/adamw_coslr-200e_seed-vit.py',
+    '../_base_/default_runtime.py',
+]
