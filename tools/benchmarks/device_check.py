@@ -11,10 +11,11 @@ stopped, and the table says so):
 * ``throughput`` (18 %): the training step at 224 px on synthetic images
   (``benchmark_train.py --synthetic``: random images through the recipe's
   pipeline, no dataset) of SEED ResNet-18 <- ResNet-50, DINO ViT-S/16 (2 x
-  224 + 8 x 96, views made on the device) and SDSSL (MoCo v3) ViT-S/16, in
-  fp32 and with ``--amp`` (bf16; ``--compile`` adds compiled backbones):
-  images/s, peak memory, achieved TFLOP/s and their share of the dense bf16
-  peak, and the step's phases;
+  224 + 8 x 96, views made on the device), SDSSL (MoCo v3) ViT-S/16 and
+  SEED + dense ResNet-18 <- DINOv2 ViT-B/14 (random weights where the file
+  is absent), in fp32 and with ``--amp`` (bf16; ``--compile`` adds
+  compiled backbones): images/s, peak memory, achieved TFLOP/s and their
+  share of the dense bf16 peak, and the step's phases;
 * ``tta-seed`` and ``tta-mocov3`` (30 % each): time to accuracy on CIFAR-10
   held on the device (the ``_device-data`` recipes, ``--amp``): SEED
   ResNet-18-CIFAR <- the supervised ResNet-56 teacher, and MoCo v3
@@ -60,6 +61,9 @@ THROUGHPUT = (
     ('DINO ViT-S/16 2x224+8x96', 'configs/global_local/dino_vit-small-p16_'
      '8xb32-coslr-300e_gpu-aug_in1k.py', 128, 256),
     ('SDSSL (MoCo v3) ViT-S/16', 'configs/sdssl/vit-s.py', 128, 256),
+    ('SEED + dense R18 <- DINOv2 ViT-B/14', 'configs/foundation/'
+     'densedistill-global-dense_resnet18_vit-base-p14-dinov2_8xb32-coslr-'
+     '200e_in1k.py', 256, 256),
 )
 TINY_THROUGHPUT = (
     ('SEED R20 <- R56', 'configs/seed/seed_resnet20-cifar_resnet56-cifar-'
@@ -68,6 +72,9 @@ TINY_THROUGHPUT = (
      'cifar10-demo.py', 4, 32),
     ('SDSSL (MoCo v3) ViT-mini/4', 'configs/sdssl/sdssl-mocov3_vit-mini-p4_'
      '1xb256-coslr-5e_cifar10-demo.py', 4, 32),
+    ('SEED + dense R20 <- R56', 'configs/foundation/densedistill-global-'
+     'dense_resnet20-cifar_resnet56-cifar-sup_1xb256-coslr-1e_cifar10-'
+     'demo.py', 8, 32),
 )
 #: time-to-accuracy runs: check -> (label, config)
 TTA = {
