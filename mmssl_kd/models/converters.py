@@ -26,10 +26,6 @@ WRAPPER_TYPES = {'TimmBackbone': ('timm', 'model_name'),
                  'FoundationViT': ('timm', 'model_name'),
                  'TIMMBackbone': ('timm', 'model_name'),
                  'TorchvisionBackbone': ('torchvision', 'name')}
-# a wrapper's own arguments, not the library builder's
-_WRAPPER_ARGS = ('type', 'model_name', 'name', 'features_only',
-                 'out_indices', 'outputs', 'autocast', 'weights_dtype',
-                 'init_cfg', 'pretrained', 'checkpoint_path')
 
 _TV_BLOCK = 'encoder.layers.encoder_layer_{i}.'
 # MMPretrain ViT name -> other layout's name. ``{i}`` is a block index,
@@ -321,6 +317,16 @@ def _torchvision_vit(shape: Dict[str, int]) -> str:
             f'hidden_dim={shape["embed_dim"]}, mlp_dim={shape["mlp"]})')
 
 
+def _wrapper_args(kind: str) -> Tuple[str, ...]:
+    """The arguments the wrapper class ``kind`` takes itself (its
+    signature's named ones), which are not its library builder's."""
+    import inspect
+
+    from mmssl_kd.registry import MODELS
+    params = inspect.signature(MODELS.get(kind)).parameters.values()
+    return tuple(p.name for p in params if p.kind != p.VAR_KEYWORD)
+
+
 def wrapped_model_code(model_cfg: dict) -> str:
     """The lines that build the library model a wrapper config
     (``dict(type='TimmBackbone', model_name=..., **kwargs)`` or
@@ -332,8 +338,9 @@ def wrapped_model_code(model_cfg: dict) -> str:
     kind = str(model_cfg['type']).split('.')[-1]
     library, name_key = WRAPPER_TYPES[kind]
     name = model_cfg[name_key]
+    own = _wrapper_args(kind)
     kwargs = {key: value for key, value in model_cfg.items()
-              if key not in _WRAPPER_ARGS and key != 'num_classes'}
+              if key not in own and key not in ('type', 'num_classes')}
     if kind == 'FoundationViT':
         kwargs.setdefault('dynamic_img_size', True)
     if library == 'timm':

@@ -14,6 +14,7 @@ from mmssl_kd.models.converters import (
     backbone_kind,
     convert_backbone,
     vit_from_timm,
+    wrapped_model_code,
 )
 
 
@@ -87,3 +88,16 @@ def test_vit_from_timm_inverts_to_timm():
     assert all(back[k] is state[k] for k in state)
     with pytest.raises(ValueError, match='MMPretrain name'):
         vit_from_timm({'head.weight': torch.zeros(1)})
+
+
+def test_wrapper_arguments_do_not_reach_the_library_builder():
+    """Every argument a wrapper takes itself (here all of FoundationViT's)
+    stays out of the printed ``timm.create_model`` call; the builder's own
+    (``img_size``) go in."""
+    code = wrapped_model_code(dict(
+        type='FoundationViT', model_name='vit_small_patch14_dinov2',
+        outputs=('map', 'cls'), autocast=False, weights_dtype='bfloat16',
+        pos_interpolation='timm', init_cfg=None, img_size=56))
+    assert code == ("model = timm.create_model('vit_small_patch14_dinov2', "
+                    'pretrained=False, num_classes=0, img_size=56, '
+                    'dynamic_img_size=True)')
